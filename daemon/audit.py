@@ -1,0 +1,93 @@
+"""One structured event per operation: to the journal, or one line on stderr elsewhere.
+
+Events carry only whitelisted fields, so no secret, code or recovery code can reach the
+log through a careless caller.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import syslog
+from collections.abc import Callable
+from typing import Any, TextIO
+
+FIELDS = (
+    "event",
+    "user",
+    "result",
+    "method",
+    "service",
+    "rhost",
+    "peer_uid",
+    "peer_pid",
+    "retry_after",
+    "error",
+)
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+WARNING_RESULTS = frozenset({"rejected", "replayed", "locked", "unauthorized", "bad_request"})
+
+
+def _message(fields: dict[str, Any]) -> str:
+    head = f"{fields['event']}"
+    if "user" in fields:
+        head += f" {fields['user']}"
+    outcome = fields.get("result") or fields.get("error") or "ok"
+    details = " ".join(
+        f"{key}={fields[key]}"
+        for key in ("method", "service", "rhost", "peer_uid")
+        if key in fields
+    )
+    return f"{head}: {outcome}" + (f" ({details})" if details else "")
+
+
+def _logfmt_value(value: Any) -> str:
+    text = str(value)
+    if text and all(c.isalnum() or c in "._-:/@" for c in text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Audit:
+    """Write events to `send` (journal.send) or, failing that, to `stream`."""
+
+    def __init__(
+        self, send: Callable[..., Any] | None = None, stream: TextIO | None = None
+    ) -> None:
+        self._send = send
+        self._stream = stream if stream is not None else sys.stderr
+
+    @classmethod
+    def for_this_system(cls) -> Audit:
+        if os.path.exists(JOURNAL_SOCKET):
+            try:
+                from systemd import journal
+            except ImportError:
+                pass
+            else:
+                return cls(send=journal.send)
+        return cls()
+
+    def event(self, event: str, **values: Any) -> None:
+        fields = {"event": event}
+        fields.update((key, values[key]) for key in FIELDS[1:] if values.get(key) is not None)
+        outcome = fields.get("result") or fields.get("error")
+        priority = syslog.LOG_WARNING if outcome in WARNING_RESULTS else syslog.LOG_INFO
+        if self._send is not None:
+            journal_fields = {f"TWOFA_{key.upper()}": str(value) for key, value in fields.items()}
+            self._send(
+                _message(fields),
+                PRIORITY=str(priority),
+                SYSLOG_IDENTIFIER="twofad",
+                **journal_fields,
+            )
+            return
+        line = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+        print(f"twofad: {line}", file=self._stream, flush=True)
+
+    def note(self, message: str) -> None:
+        """A line about the daemon itself (start, stop, trouble), never about a secret."""
+        if self._send is not None:
+            self._send(message, PRIORITY=str(syslog.LOG_NOTICE), SYSLOG_IDENTIFIER="twofad")
+            return
+        print(f"twofad: {message}", file=self._stream, flush=True)

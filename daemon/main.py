@@ -1,0 +1,150 @@
+"""`twofad`: start the daemon in the foreground, under systemd or by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+
+from . import systemd
+from .audit import Audit
+from .directory import SystemDirectory
+from .keys import KeyFileError, load_or_create
+from .server import Limits, Server, SocketInUse, bind_unix_socket
+from .service import Service, Settings
+from .store import Store, StoreError
+
+DEFAULT_SOCKET = "/run/twofad/twofad.sock"
+DEFAULT_STATE_DIR = "/var/lib/twofad"
+DATABASE_NAME = "twofad.db"
+KEY_NAME = "twofad.key"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twofad",
+        description="The pam-twofa daemon: holds TOTP secrets and decides every login.",
+        epilog="example: twofad --socket /tmp/t/twofad.sock --state-dir /tmp/t/state",
+    )
+    parser.add_argument(
+        "--socket",
+        default=os.environ.get("TWOFA_SOCKET", DEFAULT_SOCKET),
+        help=f"Unix socket to listen on (default: $TWOFA_SOCKET or {DEFAULT_SOCKET}); "
+        "ignored under systemd socket activation",
+    )
+    parser.add_argument(
+        "--state-dir",
+        default=DEFAULT_STATE_DIR,
+        help=f"directory of the database (default: {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument(
+        "--key-file",
+        help=f"master key, created mode 0400 if missing (default: STATE_DIR/{KEY_NAME}); "
+        "keep it out of database backups",
+    )
+    parser.add_argument(
+        "--admin-group",
+        action="append",
+        dest="admin_groups",
+        metavar="GROUP",
+        help="members of GROUP may manage other accounts (repeatable; default: sudo)",
+    )
+    parser.add_argument("--issuer", help="name shown in authenticator apps (default: host name)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=Limits.idle_timeout,
+        help="seconds before an idle connection is closed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=Limits.max_connections,
+        help="open connections at most (default: %(default)s)",
+    )
+    return parser
+
+
+def _raise_fd_limit() -> int:
+    """Allow as many open files as the hard limit, so the connection cap is what binds."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.umask(0o077)  # every file of state is born private: never chmod after writing
+    audit = Audit.for_this_system()
+    try:
+        os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
+        keys = load_or_create(args.key_file or os.path.join(args.state_dir, KEY_NAME))
+        store = Store(os.path.join(args.state_dir, DATABASE_NAME))
+    except (KeyFileError, StoreError) as exc:
+        print(f"twofad: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"twofad: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    settings = Settings(issuer=args.issuer or socket.gethostname())
+    fd_limit = _raise_fd_limit()
+    limits = Limits(
+        idle_timeout=args.idle_timeout,
+        max_connections=max(1, min(args.max_connections, fd_limit - 32)),
+    )
+    service = Service(store, keys, settings, time.time, SystemDirectory())
+    server = Server(
+        service,
+        audit,
+        admin_groups=frozenset(args.admin_groups or ["sudo"]),
+        limits=limits,
+    )
+    try:
+        listening, owned_path = _listening_socket(args.socket)
+    except (SocketInUse, OSError) as exc:
+        print(f"twofad: error: {exc}", file=sys.stderr)
+        store.close()
+        return 1
+    try:
+        asyncio.run(_run(server, listening, audit))
+    finally:
+        if owned_path:
+            _remove_socket_file(owned_path)
+        store.close()
+    return 0
+
+
+def _listening_socket(path: str) -> tuple[socket.socket, str | None]:
+    inherited = systemd.inherited_socket()
+    if inherited is not None:
+        return inherited, None
+    return bind_unix_socket(path), path
+
+
+def _remove_socket_file(path: str) -> None:
+    """Remove the socket we bound; no other daemon can have taken the path while we ran."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    listening.setblocking(False)
+    async with await asyncio.start_unix_server(server.handle, sock=listening) as unix_server:
+        audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")
+        systemd.notify("READY=1")
+        await stop.wait()
+        systemd.notify("STOPPING=1")
+        audit.note("stopping")
+        unix_server.close()

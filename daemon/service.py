@@ -1,0 +1,439 @@
+"""The operations of twofad, as logic over a store, a key, settings and a clock.
+
+Nothing here opens a socket or reads the time: the server hands in the store and the
+clock, so every rule about windows, replay, lock-out and recovery codes is tested with
+an injected clock and no sleeping.  Each operation runs in one transaction and writes
+only through compare-and-set; a lost race is retried from a fresh read.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pam_twofa import protocol as p
+
+from . import lockout, recovery, totp
+from .directory import Directory
+from .keys import Keys
+from .store import Conflict, Store, UserRow
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+CAS_ATTEMPTS = 8
+
+
+class ServiceError(Exception):
+    """An operation refused; ``code`` is one of the protocol's stable error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the daemon is told by its administrator (later: by the YAML policy)."""
+
+    issuer: str = field(default_factory=socket.gethostname)
+    totp: totp.TotpParams = field(default_factory=totp.TotpParams)
+    window: int = 1
+    recovery_codes: int = 8
+    lockout: lockout.LockoutPolicy = field(default_factory=lockout.LockoutPolicy)
+
+
+def _params(row: UserRow, *, pending: bool = False) -> totp.TotpParams:
+    if pending:
+        return totp.TotpParams(
+            row.pending_algorithm or "SHA1", row.pending_digits or 6, row.pending_period or 30
+        )
+    return totp.TotpParams(row.algorithm or "SHA1", row.digits or 6, row.period or 30)
+
+
+def _lock_state(row: UserRow) -> lockout.LockState:
+    return lockout.LockState(row.failures, row.locked_until, bool(row.hard_locked))
+
+
+def _locked_reply(remaining: float) -> dict[str, Any]:
+    if math.isinf(remaining):
+        return {"result": p.LOCKED, "retry_after": None, "hard_locked": True}
+    return {
+        "result": p.LOCKED,
+        "retry_after": lockout.seconds_to_show(remaining),
+        "hard_locked": False,
+    }
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        settings: Settings,
+        clock: Clock,
+        directory: Directory,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.settings = settings
+        self.clock = clock
+        self.directory = directory
+
+    # --- plumbing ----------------------------------------------------------------
+
+    def _atomic(self, operation: Callable[[float], T]) -> T:
+        """Run `operation(now)` in one transaction, again from scratch if it lost a race."""
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                with self.store.transaction():
+                    return operation(self.clock())
+            except Conflict:
+                continue
+        raise ServiceError(p.INTERNAL, "the database is too busy right now; try again")
+
+    def _known_row(self, user: str) -> UserRow:
+        """The user's row, or the right error: unknown user, or known but not set up."""
+        row = self.store.get_user(user)
+        if row is not None:
+            return row
+        if self.directory.uid_of(user) is None:
+            raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
+        raise ServiceError(p.NOT_ENROLLED, f"{user} has not set up two-step verification")
+
+    def _active_row(self, user: str) -> UserRow:
+        row = self._known_row(user)
+        if not row.active:
+            raise ServiceError(p.NOT_ENROLLED, f"{user} has not confirmed two-step verification")
+        return row
+
+    def _new_recovery_codes(self, user: str, now: float) -> list[str]:
+        codes = [recovery.new_code() for _ in range(self.settings.recovery_codes)]
+        digests = [
+            recovery.digest(self.keys.recovery_key, user, recovery.normalize(code) or "")
+            for code in codes
+        ]
+        self.store.replace_recovery_codes(user, digests, now)
+        return codes
+
+    # --- the PAM hook's questions ------------------------------------------------
+
+    def check(self, user: str, service: str | None = None, rhost: str | None = None) -> str:
+        """What the hook should do: prompt an enrolled user, let the others through.
+
+        An unknown user is prompted too, so the prompt reveals nothing about accounts.
+        """
+        with self.store.transaction():
+            row = self.store.get_user(user)
+        if row is not None and row.active:
+            return p.PROMPT
+        if self.directory.uid_of(user) is None:
+            return p.PROMPT
+        return p.SKIP
+
+    def verify(
+        self, user: str, code: str, service: str | None = None, rhost: str | None = None
+    ) -> dict[str, Any]:
+        """Accept a TOTP or recovery code at most once; count and lock out failures."""
+        return self._atomic(lambda now: self._verify(user, code, now))
+
+    def _verify(self, user: str, code: str, now: float) -> dict[str, Any]:
+        row = self.store.get_user(user)
+        if row is None or not row.active:
+            if row is None and self.directory.uid_of(user) is None:
+                self._decoy_check(code, now)
+                return {"result": p.REJECTED}
+            return {"result": p.NOT_ENROLLED}
+        remaining = lockout.retry_after(_lock_state(row), now)
+        if remaining is not None:
+            return _locked_reply(remaining)
+        typed = totp.normalize(code)
+        if totp.is_totp_shaped(typed, _params(row)):
+            return self._verify_totp(row, typed, now)
+        return self._verify_recovery(row, code, now)
+
+    def _decoy_check(self, code: str, now: float) -> None:
+        """Spend the time a real check would, so unknown users are not told apart."""
+        params = self.settings.totp
+        step = totp.time_step(now, params.period)
+        totp.matching_steps(
+            totp.new_secret(),
+            params,
+            totp.normalize(code),
+            step - self.settings.window,
+            step + self.settings.window,
+        )
+
+    def _totp_window(self, row: UserRow, now: float) -> tuple[int, int]:
+        params = _params(row)
+        center = totp.time_step(now, params.period) + row.drift
+        return center - self.settings.window, center + self.settings.window
+
+    def _verify_totp(self, row: UserRow, typed: str, now: float) -> dict[str, Any]:
+        secret = self.keys.unseal(row.name, row.secret or b"")
+        matches = totp.matching_steps(secret, _params(row), typed, *self._totp_window(row, now))
+        last = row.last_step if row.last_step is not None else -1
+        fresh = [step for step in matches if step > last]
+        if fresh:
+            self._record_success(row, now, last_step=max(fresh))
+            return {"result": p.ACCEPTED, "method": "totp"}
+        return self._record_failure(row, now, p.REPLAYED if matches else p.REJECTED)
+
+    def _verify_recovery(self, row: UserRow, code: str, now: float) -> dict[str, Any]:
+        canonical = recovery.normalize(code)
+        if canonical is None:
+            return self._record_failure(row, now, p.REJECTED)
+        wanted = recovery.digest(self.keys.recovery_key, row.name, canonical)
+        found = None
+        for stored in self.store.recovery_codes(row.name):
+            if hmac.compare_digest(stored.digest, wanted):
+                found = stored
+        if found is None:
+            return self._record_failure(row, now, p.REJECTED)
+        if found.used_at is not None:
+            return self._record_failure(row, now, p.REPLAYED)
+        self.store.spend_recovery_code(found.id, now)
+        self._record_success(row, now)
+        return {
+            "result": p.ACCEPTED,
+            "method": "recovery",
+            "recovery_codes_left": self.store.unused_recovery_count(row.name),
+        }
+
+    def _record_success(self, row: UserRow, now: float, **changes: Any) -> None:
+        self.store.update_user(
+            row, failures=0, locked_until=None, hard_locked=0, last_success=now, **changes
+        )
+
+    def _record_failure(self, row: UserRow, now: float, result: str) -> dict[str, Any]:
+        state = lockout.after_failure(self.settings.lockout, _lock_state(row), now)
+        self.store.update_user(
+            row,
+            failures=state.failures,
+            locked_until=state.locked_until,
+            hard_locked=int(state.hard_locked),
+            last_failure=now,
+        )
+        reply: dict[str, Any] = {"result": result}
+        remaining = lockout.retry_after(state, now)
+        if remaining is not None:
+            reply.update(_locked_reply(remaining), result=result)
+        return reply
+
+    # --- enrollment ---------------------------------------------------------------
+
+    def enroll_begin(self, user: str) -> dict[str, Any]:
+        """Make a new pending secret; it replaces a pending one, never an active one."""
+        if self.directory.uid_of(user) is None:
+            raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
+        params = self.settings.totp
+        secret = totp.new_secret()
+        pending = {
+            "pending_secret": self.keys.seal(user, secret),
+            "pending_algorithm": params.algorithm,
+            "pending_digits": params.digits,
+            "pending_period": params.period,
+        }
+
+        def begin(now: float) -> None:
+            row = self.store.get_user(user)
+            if row is None:
+                self.store.insert_user(user, now, pending_since=now, **pending)
+            elif row.active:
+                raise ServiceError(
+                    p.ALREADY_ENROLLED,
+                    f"{user} already uses two-step verification; disable it first",
+                )
+            else:
+                self.store.update_user(row, pending_since=now, **pending)
+
+        self._atomic(begin)
+        uri = totp.provisioning_uri(secret, user, self.settings.issuer, params)
+        return {
+            "user": user,
+            "secret": secret,
+            "secret_grouped": totp.grouped(secret),
+            "uri": uri,
+            "qr": totp.qr_text(uri),
+            "issuer": self.settings.issuer,
+            "algorithm": params.algorithm,
+            "digits": params.digits,
+            "period": params.period,
+        }
+
+    def enroll_confirm(self, user: str, code: str) -> dict[str, Any]:
+        """Activate the pending secret with a code from the app; hand out recovery codes once."""
+        return self._atomic(lambda now: self._confirm(user, code, now))
+
+    def _confirm(self, user: str, code: str, now: float) -> dict[str, Any]:
+        row = self._known_row(user)
+        if row.pending_secret is None:
+            raise ServiceError(
+                p.NOT_ENROLLED, f"{user} has no set-up in progress; begin one with enroll"
+            )
+        params = _params(row, pending=True)
+        secret = self.keys.unseal(user, row.pending_secret)
+        step = totp.time_step(now, params.period)
+        typed = totp.normalize(code)
+        window = self.settings.window
+        matches = (
+            totp.matching_steps(secret, params, typed, step - window, step + window)
+            if totp.is_totp_shaped(typed, params)
+            else []
+        )
+        if not matches:
+            raise ServiceError(
+                p.INVALID_CODE,
+                "that code does not match the new key; check the app's entry and the clock",
+            )
+        self.store.update_user(
+            row,
+            secret=row.pending_secret,
+            algorithm=params.algorithm,
+            digits=params.digits,
+            period=params.period,
+            enrolled_at=now,
+            pending_secret=None,
+            pending_algorithm=None,
+            pending_digits=None,
+            pending_period=None,
+            pending_since=None,
+            last_step=max(matches),
+            drift=0,
+            failures=0,
+            locked_until=None,
+            hard_locked=0,
+        )
+        return {
+            "user": user,
+            "state": "active",
+            "recovery_codes": self._new_recovery_codes(user, now),
+        }
+
+    # --- account management -------------------------------------------------------
+
+    def status(self, user: str) -> dict[str, Any]:
+        def read(now: float) -> dict[str, Any]:
+            row = self.store.get_user(user)
+            if row is None:
+                if self.directory.uid_of(user) is None:
+                    raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
+                return {"user": user, "state": "none"}
+            return self._describe(row, now)
+
+        return self._atomic(read)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return self._atomic(
+            lambda now: [self._describe(row, now) for row in self.store.list_users()]
+        )
+
+    def _describe(self, row: UserRow, now: float) -> dict[str, Any]:
+        remaining = lockout.retry_after(_lock_state(row), now)
+        described: dict[str, Any] = {
+            "user": row.name,
+            "state": "active" if row.active else "pending",
+            "renewal_pending": row.active and row.pending_secret is not None,
+            "enrolled_at": row.enrolled_at,
+            "last_success": row.last_success,
+            "last_failure": row.last_failure,
+            "failures": row.failures,
+            "locked": remaining is not None,
+            "retry_after": None,
+            "hard_locked": bool(row.hard_locked),
+            "recovery_codes_left": self.store.unused_recovery_count(row.name),
+            "drift": row.drift,
+        }
+        if remaining is not None and not math.isinf(remaining):
+            described["retry_after"] = lockout.seconds_to_show(remaining)
+        if row.active:
+            described.update(algorithm=row.algorithm, digits=row.digits, period=row.period)
+        return described
+
+    def _with_proof(
+        self, user: str, code: str | None, needs_proof: bool, action: Callable[[float], T]
+    ) -> T:
+        """Run `action`, after a user acting on their own account proves it with a code.
+
+        A wrong proof is a failed attempt like any other: it is committed (and counts
+        toward a lock-out) before the refusal is raised.
+        """
+
+        def guarded(now: float) -> T | ServiceError:
+            refusal = self._check_proof(user, code, now) if needs_proof else None
+            return refusal if refusal is not None else action(now)
+
+        result = self._atomic(guarded)
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def _check_proof(self, user: str, code: str | None, now: float) -> ServiceError | None:
+        row = self.store.get_user(user)
+        if row is not None and not row.active:
+            return None  # nothing is protected yet: a pending set-up needs no proof
+        if code is None:
+            return ServiceError(p.UNAUTHORIZED, "a current verification code is required")
+        result = self._verify(user, code, now)["result"]
+        if result == p.ACCEPTED:
+            return None
+        if result == p.LOCKED:
+            return ServiceError(p.LOCKED, "too many failed attempts; try again later")
+        if result == p.NOT_ENROLLED:
+            return ServiceError(p.NOT_ENROLLED, f"{user} has not set up two-step verification")
+        return ServiceError(p.INVALID_CODE, "the verification code was not accepted")
+
+    def disable(self, user: str, code: str | None = None, *, needs_proof: bool = False) -> None:
+        """Switch two-step verification off: secret, pending set-up and recovery codes go."""
+
+        def remove(now: float) -> None:
+            self.store.delete_user(self._known_row(user))
+
+        self._with_proof(user, code, needs_proof, remove)
+
+    def unlock(self, user: str) -> dict[str, Any]:
+        def lift(now: float) -> dict[str, Any]:
+            row = self._known_row(user)
+            self.store.update_user(row, failures=0, locked_until=None, hard_locked=0)
+            return {"user": user, "unlocked": True}
+
+        return self._atomic(lift)
+
+    def regenerate_recovery_codes(
+        self, user: str, code: str | None = None, *, needs_proof: bool = False
+    ) -> dict[str, Any]:
+        def regenerate(now: float) -> dict[str, Any]:
+            self._active_row(user)
+            return {"user": user, "recovery_codes": self._new_recovery_codes(user, now)}
+
+        return self._with_proof(user, code, needs_proof, regenerate)
+
+    def resync(self, user: str, code1: str, code2: str) -> dict[str, Any]:
+        """Find two consecutive codes within ±10 minutes and centre the window on them."""
+        return self._atomic(lambda now: self._resync(user, code1, code2, now))
+
+    def _resync(self, user: str, code1: str, code2: str, now: float) -> dict[str, Any]:
+        row = self._active_row(user)
+        remaining = lockout.retry_after(_lock_state(row), now)
+        if remaining is not None:
+            return _locked_reply(remaining)
+        params = _params(row)
+        secret = self.keys.unseal(user, row.secret or b"")
+        first, second = totp.normalize(code1), totp.normalize(code2)
+        if not (totp.is_totp_shaped(first, params) and totp.is_totp_shaped(second, params)):
+            return self._record_failure(row, now, p.REJECTED)
+        step = totp.time_step(now, params.period)
+        low, high = step - totp.RESYNC_STEPS, step + totp.RESYNC_STEPS
+        firsts = set(totp.matching_steps(secret, params, first, low, high))
+        seconds = totp.matching_steps(secret, params, second, low, high)
+        last = row.last_step if row.last_step is not None else -1
+        pairs = [s for s in seconds if s - 1 in firsts and s - 1 > last]
+        if not pairs:
+            return self._record_failure(row, now, p.REJECTED)
+        latest = max(pairs)
+        self._record_success(row, now, last_step=latest, drift=latest - step)
+        return {"result": p.ACCEPTED, "drift": latest - step}

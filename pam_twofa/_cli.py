@@ -1,0 +1,107 @@
+"""What twofactl and twofa share: the socket option, JSON output, and failing cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .client import Client, ClientError, RequestFailed, default_socket_path
+
+Command = Callable[[Client, argparse.Namespace], int]
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """--socket and --json, accepted before or after the command name.
+
+    On a subcommand the defaults are suppressed, or they would overwrite what was
+    given before the command name.
+    """
+    parser.add_argument(
+        "--socket",
+        default=argparse.SUPPRESS if sub else None,
+        metavar="PATH",
+        help="twofad's socket (default: $TWOFA_SOCKET or /run/twofad/twofad.sock)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="print data as JSON",
+    )
+
+
+def add_command(
+    commands: Any, name: str, handler: Command, help: str, example: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its own --help, an example, and the common options."""
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name, help=help, description=help, epilog=f"example: {example}"
+    )
+    add_common_options(sub, sub=True)
+    sub.set_defaults(command=handler)
+    return sub
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse, run the chosen command, and turn every failure into one line and exit 1."""
+    args = parser.parse_args(argv)
+    command: Command | None = getattr(args, "command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        with Client(args.socket or default_socket_path()) as client:
+            return command(client, args)
+    except RequestFailed as exc:
+        return fail(parser.prog, f"{exc.message} [{exc.code}]")
+    except ClientError as exc:
+        return fail(parser.prog, str(exc))
+    except KeyboardInterrupt:
+        return fail(parser.prog, "interrupted")
+
+
+def fail(prog: str, reason: str) -> int:
+    print(f"{prog}: {reason}", file=sys.stderr)
+    return 1
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(timestamp).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def lock_text(status: dict[str, Any]) -> str:
+    if status.get("hard_locked"):
+        return "locked until unlocked by an administrator"
+    if status.get("locked"):
+        return f"locked ({status.get('retry_after')} s left)"
+    return "-"
+
+
+def show_enrollment(data: dict[str, Any]) -> None:
+    """The set-up screen: QR code, the key in groups of four, and the URI to paste."""
+    print("Scan this QR code with your authenticator app")
+    print("(Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP, ...):")
+    print()
+    print(data["qr"], end="")
+    print()
+    print(f"Or enter this key by hand:  {data['secret_grouped']}")
+    print(f"  ({data['algorithm']}, {data['digits']} digits, every {data['period']} s)")
+    print(f"Or paste this link:  {data['uri']}")
+
+
+def show_recovery_codes(codes: list[str]) -> None:
+    print("Recovery codes, each usable once when your phone is not at hand:")
+    for code in codes:
+        print(f"    {code}")
+    print("Store them somewhere safe now: they will not be shown again.")

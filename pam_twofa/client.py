@@ -1,0 +1,131 @@
+"""A blocking client for the twofad socket, for the PAM hook and the command-line tools.
+
+It speaks through `_socket`, the C module under `socket`: the hook runs at every login
+and `socket` would add milliseconds of imports (enum, selectors) it does not need.
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+
+from . import protocol as p
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_SOCKET = "/run/twofad/twofad.sock"
+DEFAULT_TIMEOUT = 5.0
+
+
+def default_socket_path() -> str:
+    return os.environ.get("TWOFA_SOCKET") or DEFAULT_SOCKET
+
+
+class ClientError(Exception):
+    """Base of every failure a client may see."""
+
+
+class Unavailable(ClientError):
+    """The daemon cannot be reached, or did not answer in time."""
+
+
+class RequestFailed(ClientError):
+    """The daemon answered with an error; ``code`` is its stable error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+        self.message = message
+
+
+class Client:
+    """One connection, used for as many requests as the caller likes, one at a time."""
+
+    def __init__(self, path: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = path or default_socket_path()
+        self.timeout = timeout
+        self._sock: Any = None
+        self._lines = p.LineBuffer()
+        self._received: list[bytes] = []
+        self._next_id = 1
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> Any:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except TimeoutError:
+            sock.close()
+            raise Unavailable(f"twofad at {self.path} did not accept in time") from None
+        except OSError as exc:
+            sock.close()
+            raise Unavailable(f"cannot reach twofad at {self.path}: {exc.strerror}") from None
+        self._sock = sock
+        self._lines = p.LineBuffer()
+        self._received = []
+        return sock
+
+    def _open_socket(self) -> Any:
+        """The connection, renewed if the daemon closed it while we were idle.
+
+        Only a connection seen closed *before* sending is renewed: once a request is
+        sent it is never sent again, since a code must not be tried twice.
+        """
+        if self._sock is not None and not self._received:
+            try:
+                if self._sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b"":
+                    self.close()
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.close()
+        return self._sock or self._connect()
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and return its data, or raise RequestFailed / Unavailable."""
+        request_id = self._next_id
+        self._next_id += 1
+        try:
+            message = p.encode_request(op, id=request_id, **fields)
+        except p.ProtocolError as exc:
+            raise RequestFailed(exc.code, exc.message) from None
+        sock = self._open_socket()
+        try:
+            sock.sendall(message)
+            response = p.decode_response(self._read_line(sock))
+        except TimeoutError:
+            self.close()
+            raise Unavailable(f"twofad did not answer within {self.timeout:g} s") from None
+        except OSError as exc:
+            self.close()
+            raise Unavailable(f"connection to twofad failed: {exc.strerror}") from None
+        except p.ProtocolError as exc:
+            self.close()
+            raise RequestFailed(exc.code, exc.message) from None
+        if response.id != request_id:
+            self.close()
+            raise RequestFailed(p.INTERNAL, "twofad answered a different request")
+        if not response.ok:
+            raise RequestFailed(response.code or p.INTERNAL, response.message)
+        return response.data
+
+    def _read_line(self, sock: Any) -> bytes:
+        while not self._received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError(0, "twofad closed the connection")
+            self._received.extend(self._lines.feed(chunk))
+        return self._received.pop(0)
