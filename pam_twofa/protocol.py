@@ -111,10 +111,15 @@ def validate_service(value: object, name: str = "service") -> str:
     """A PAM service name, i.e. a file name under /etc/pam.d."""
     if not isinstance(value, str):
         raise _bad(f"{name} must be a string")
-    if not 0 < len(value) <= 64 or value[0] not in _ALNUM:
-        raise _bad(f"{name} must be 1 to 64 characters, starting with a letter or digit")
-    if not all(c in _SERVICE_CHARS for c in value):
-        raise _bad(f"{name} {value!r} is not a valid PAM service name")
+    if (
+        not 0 < len(value) <= 64
+        or value[0] not in _ALNUM
+        or not all(c in _SERVICE_CHARS for c in value)
+    ):
+        raise _bad(
+            f"{name} {value[:64]!r} is not a valid PAM service name "
+            "(1 to 64 letters, digits and _.+@-, starting with a letter or digit)"
+        )
     return value
 
 

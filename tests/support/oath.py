@@ -34,7 +34,13 @@ def oathtool(
 def oathtool_hex(hex_key: str, at: float, *, algorithm: str = "SHA1", digits: int = 8) -> str:
     """oathtool with a hex key, as RFC 6238's test vectors give them."""
     result = subprocess.run(
-        ["oathtool", f"--totp={algorithm.lower()}", f"--digits={digits}", f"--now=@{int(at)}", hex_key],
+        [
+            "oathtool",
+            f"--totp={algorithm.lower()}",
+            f"--digits={digits}",
+            f"--now=@{int(at)}",
+            hex_key,
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -1,0 +1,150 @@
+"""The server's framing and dispatch, driven through an in-memory socket pair.
+
+A socketpair is a real Unix socket, so SO_PEERCRED answers as it would on the daemon's
+listening socket, but no file, no process and no event loop of a daemon are involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+
+import pytest
+
+from pam_twofa import protocol as p
+from support.fakes import Clock
+from twofad import totp
+from twofad.audit import Audit
+from twofad.server import Limits, Server, peer_credentials
+from twofad.service import Service
+
+
+def _exchange(server: Server, payload: bytes, *, shut: bool = True) -> list[p.Response]:
+    """Send `payload` through a socket pair to the server; read replies until it closes."""
+
+    async def run() -> bytes:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reader, writer = await asyncio.open_unix_connection(sock=theirs)
+        handler = asyncio.create_task(server.handle(reader, writer))
+        ours.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(ours, payload)
+        if shut:
+            ours.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := await asyncio.wait_for(loop.sock_recv(ours, 65536), 5):
+            received += chunk
+        await handler
+        ours.close()
+        return received
+
+    data = asyncio.run(run())
+    return [p.decode_response(line) for line in data.splitlines()]
+
+
+@pytest.fixture
+def audit_log() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def server(service: Service, audit_log: io.StringIO) -> Server:
+    return Server(service, Audit(stream=audit_log), admin_groups=frozenset({"sudo"}))
+
+
+def test_peer_credentials_are_the_kernels(server: Server) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        peer = peer_credentials(a)
+    assert (peer.pid, peer.uid, peer.gid) == (os.getpid(), os.getuid(), os.getgid())
+
+
+def test_several_requests_on_one_connection(server: Server) -> None:
+    replies = _exchange(
+        server,
+        p.encode_request("ping", id=1) + p.encode_request("status", id=2, user="bob"),
+    )
+    assert [r.id for r in replies] == [1, 2]
+    assert replies[0].data["pong"] is True
+    assert replies[1].data == {"user": "bob", "state": "none"}
+
+
+def test_a_malformed_line_gets_an_error_and_the_connection_closes(server: Server) -> None:
+    replies = _exchange(server, b"not json\n" + p.encode_request("ping", id=2))
+    assert len(replies) == 1 and replies[0].code == p.BAD_REQUEST
+
+
+def test_an_oversized_line_is_refused_without_waiting_for_its_end(server: Server) -> None:
+    replies = _exchange(server, b"x" * (p.MAX_MESSAGE_BYTES + 10), shut=False)
+    assert replies[0].code == p.BAD_REQUEST and "exceeds" in replies[0].message
+
+
+def test_a_message_cut_short_is_refused(server: Server) -> None:
+    replies = _exchange(server, b'{"v":1,"op":"pi')
+    assert replies[0].code == p.BAD_REQUEST and "incomplete" in replies[0].message
+
+
+def test_service_errors_keep_the_connection(server: Server) -> None:
+    replies = _exchange(
+        server,
+        p.encode_request("status", id=1, user="mallory") + p.encode_request("ping", id=2),
+    )
+    assert replies[0].code == p.UNKNOWN_USER
+    assert replies[1].ok
+
+
+def test_audit_names_the_event_but_never_a_code(
+    server: Server, service: Service, clock: Clock, audit_log: io.StringIO
+) -> None:
+    secret = service.enroll_begin("alice")["secret"]
+    current = totp.code_at(secret, totp.TotpParams(), totp.time_step(clock.now, 30))
+    replies = _exchange(server, p.encode_request("enroll.confirm", user="alice", code=current))
+    recovery_codes = replies[0].data["recovery_codes"]
+    replies = _exchange(server, p.encode_request("verify", user="alice", code=recovery_codes[0]))
+    assert replies[0].data["result"] == p.ACCEPTED
+    log = audit_log.getvalue()
+    assert "event=enroll.confirm user=alice" in log
+    assert "event=verify user=alice result=accepted method=recovery" in log
+    for secret_text in (secret, current, *recovery_codes):
+        assert secret_text not in log
+
+
+def test_an_internal_error_is_reported_not_raised(
+    server: Server, service: Service, audit_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(user: str) -> dict[str, object]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service, "status", broken)
+    replies = _exchange(server, p.encode_request("status", user="bob") + p.encode_request("ping"))
+    assert replies[0].code == p.INTERNAL and "disk" not in replies[0].message
+    assert replies[1].ok
+    assert "disk on fire" in audit_log.getvalue()
+
+
+def test_the_longest_idle_connection_makes_room(service: Service, audit_log: io.StringIO) -> None:
+    server = Server(service, Audit(stream=audit_log), limits=Limits(max_connections=2))
+
+    async def run() -> list[bytes]:
+        pairs = [socket.socketpair() for _ in range(3)]
+        handlers = []
+        for ours, theirs in pairs:
+            reader, writer = await asyncio.open_unix_connection(sock=theirs)
+            handlers.append(asyncio.create_task(server.handle(reader, writer)))
+            ours.setblocking(False)
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        # The first, idle the longest, was closed to admit the third.
+        first = await asyncio.wait_for(loop.sock_recv(pairs[0][0], 100), 5)
+        await loop.sock_sendall(pairs[2][0], p.encode_request("ping"))
+        third = await asyncio.wait_for(loop.sock_recv(pairs[2][0], 1000), 5)
+        for ours, _ in pairs:
+            ours.close()
+        await asyncio.gather(*handlers)
+        return [first, third]
+
+    first, third = asyncio.run(run())
+    assert first == b""
+    assert p.decode_response(third.rstrip(b"\n")).ok

@@ -1,0 +1,126 @@
+"""TOTP arithmetic against RFC 6238 Appendix B and the independent oathtool."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from support.oath import oathtool, oathtool_hex
+from twofad import totp
+
+# RFC 6238 Appendix B: the seeds are ASCII "1234567890" repeated to the hash's length.
+SEEDS = {
+    "SHA1": b"12345678901234567890",
+    "SHA256": b"12345678901234567890123456789012",
+    "SHA512": b"1234567890123456789012345678901234567890123456789012345678901234",
+}
+VECTORS = [
+    (59, "94287082", "46119246", "90693936"),
+    (1111111109, "07081804", "68084774", "25091201"),
+    (1111111111, "14050471", "67062674", "99943326"),
+    (1234567890, "89005924", "91819424", "93441116"),
+    (2000000000, "69279037", "90698825", "38618901"),
+    (20000000000, "65353130", "77737706", "47863826"),
+]
+
+
+def _b32(seed: bytes) -> str:
+    return base64.b32encode(seed).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("at", "sha1", "sha256", "sha512"), VECTORS)
+def test_rfc6238_appendix_b(at: int, sha1: str, sha256: str, sha512: str) -> None:
+    for algorithm, expected in (("SHA1", sha1), ("SHA256", sha256), ("SHA512", sha512)):
+        params = totp.TotpParams(algorithm, 8, 30)
+        step = totp.time_step(at, 30)
+        assert totp.code_at(_b32(SEEDS[algorithm]), params, step) == expected
+
+
+@pytest.mark.parametrize("algorithm", ["SHA1", "SHA256", "SHA512"])
+def test_rfc_vectors_agree_with_oathtool(algorithm: str) -> None:
+    for at, *_ in VECTORS[:4]:
+        params = totp.TotpParams(algorithm, 8, 30)
+        ours = totp.code_at(_b32(SEEDS[algorithm]), params, totp.time_step(at, 30))
+        assert ours == oathtool_hex(SEEDS[algorithm].hex(), at, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "digits", "period"),
+    [("SHA1", 6, 30), ("SHA256", 8, 60), ("SHA512", 7, 15), ("SHA1", 6, 120)],
+)
+def test_fresh_secrets_match_oathtool(algorithm: str, digits: int, period: int) -> None:
+    secret = totp.new_secret()
+    params = totp.TotpParams(algorithm, digits, period)
+    for at in (1_700_000_000, 1_700_000_029, 1_800_000_123):
+        expected = oathtool(secret, at, algorithm=algorithm, digits=digits, period=period)
+        assert totp.code_at(secret, params, totp.time_step(at, period)) == expected
+
+
+def test_new_secret_is_160_bits_of_base32() -> None:
+    secret = totp.new_secret()
+    assert len(base64.b32decode(secret)) == 20
+    assert len({totp.new_secret() for _ in range(100)}) == 100
+
+
+def test_matching_steps_finds_every_match_in_the_window() -> None:
+    secret = totp.new_secret()
+    params = totp.TotpParams()
+    code = totp.code_at(secret, params, 1000)
+    assert totp.matching_steps(secret, params, code, 999, 1001) == [1000]
+    assert totp.matching_steps(secret, params, code, 1001, 1003) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("123 456", "123456"),
+        ("１２３４５６", "123456"),
+        (" 123456\t", "123456"),
+        ("12 34 56", "123456"),
+    ],
+)
+def test_normalize_folds_width_and_drops_spaces(typed: str, expected: str) -> None:
+    assert totp.normalize(typed) == expected
+
+
+def test_totp_shape_is_exactly_the_digit_count() -> None:
+    params = totp.TotpParams(digits=6)
+    assert totp.is_totp_shaped("123456", params)
+    assert not totp.is_totp_shaped("12345", params)
+    assert not totp.is_totp_shaped("1234567", params)
+    assert not totp.is_totp_shaped("12345a", params)
+    assert not totp.is_totp_shaped("١٢٣٤٥٦", params)  # Arabic-Indic digits are not ASCII
+
+
+def test_params_reject_what_apps_cannot_do() -> None:
+    with pytest.raises(ValueError, match="algorithm"):
+        totp.TotpParams("MD5")
+    with pytest.raises(ValueError, match="digits"):
+        totp.TotpParams(digits=9)
+    with pytest.raises(ValueError, match="period"):
+        totp.TotpParams(period=10)
+
+
+def test_provisioning_uri_follows_the_key_uri_format() -> None:
+    uri = totp.provisioning_uri("JBSWY3DPEHPK3PXP", "alice", "nas", totp.TotpParams())
+    assert uri == "otpauth://totp/nas:alice?secret=JBSWY3DPEHPK3PXP&issuer=nas"
+    uri = totp.provisioning_uri(
+        "JBSWY3DPEHPK3PXP", "bob", "my nas", totp.TotpParams("SHA256", 8, 60)
+    )
+    assert uri.startswith("otpauth://totp/my%20nas:bob?secret=JBSWY3DPEHPK3PXP&issuer=my%20nas")
+    assert "algorithm=SHA256" in uri and "digits=8" in uri and "period=60" in uri
+
+
+def test_qr_text_fits_an_80_column_terminal() -> None:
+    uri = totp.provisioning_uri(
+        totp.new_secret(), "a.rather.long.user.name", "backup-server-01", totp.TotpParams()
+    )
+    lines = totp.qr_text(uri).splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert len(lines) <= 40
+    assert set("".join(lines)) <= set(" █▀▄")
+
+
+def test_grouped_secret_reads_in_fours() -> None:
+    assert totp.grouped("JBSWY3DPEHPK3PXP") == "JBSW Y3DP EHPK 3PXP"
