@@ -1,5 +1,6 @@
 """twofad: the pam-twofa daemon that holds TOTP secrets and decides every login."""
 
-from .service import Service, ServiceError, Settings
+from .policy import Policy
+from .service import Service, ServiceError
 
-__all__ = ["Service", "ServiceError", "Settings"]
+__all__ = ["Policy", "Service", "ServiceError"]

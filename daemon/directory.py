@@ -15,6 +15,10 @@ class Directory(Protocol):
 
     def name_of(self, uid: int) -> str | None: ...
 
+    def login_users(self) -> list[str]: ...
+
+    def members_of(self, group: str) -> frozenset[str]: ...
+
 
 class SystemDirectory:
     """The machine's own accounts, as `getent passwd` and `id` would show them."""
@@ -44,3 +48,26 @@ class SystemDirectory:
             except KeyError:
                 continue
         return frozenset(names)
+
+    def login_users(self) -> list[str]:
+        """Accounts that can log in: those whose shell is a real one from /etc/shells."""
+        shells = _login_shells()
+        return sorted({entry.pw_name for entry in pwd.getpwall() if entry.pw_shell in shells})
+
+    def members_of(self, group: str) -> frozenset[str]:
+        """Members listed in the group and users whose primary group it is."""
+        try:
+            entry = grp.getgrnam(group)
+        except KeyError:
+            return frozenset()
+        primary = {user.pw_name for user in pwd.getpwall() if user.pw_gid == entry.gr_gid}
+        return frozenset(entry.gr_mem) | primary
+
+
+def _login_shells() -> frozenset[str]:
+    try:
+        with open("/etc/shells", encoding="utf-8") as shells:
+            listed = {line.strip() for line in shells if line.strip().startswith("/")}
+    except OSError:
+        listed = {"/bin/sh", "/bin/bash", "/usr/bin/bash", "/usr/bin/sh"}
+    return frozenset(shell for shell in listed if not shell.endswith(("nologin", "false")))

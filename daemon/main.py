@@ -11,17 +11,21 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 
-from . import systemd
+from . import policy_file, systemd
 from .audit import Audit
 from .directory import SystemDirectory
 from .keys import KeyFileError, load_or_create
+from .policy import Policy
+from .policy_file import PolicyError
 from .server import Limits, Server, SocketInUse, bind_unix_socket
-from .service import Service, Settings
+from .service import Service, ServiceError
 from .store import Store, StoreError
 
 DEFAULT_SOCKET = "/run/twofad/twofad.sock"
 DEFAULT_STATE_DIR = "/var/lib/twofad"
+DEFAULT_POLICY = "/etc/twofa/policy.yaml"
 DATABASE_NAME = "twofad.db"
 KEY_NAME = "twofad.key"
 
@@ -49,13 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         "keep it out of database backups",
     )
     parser.add_argument(
-        "--admin-group",
-        action="append",
-        dest="admin_groups",
-        metavar="GROUP",
-        help="members of GROUP may manage other accounts (repeatable; default: sudo)",
+        "--policy",
+        metavar="FILE",
+        help=f"the YAML policy (default: {DEFAULT_POLICY} if present, else the built-in "
+        "default: 2FA optional for everyone); an invalid file stops the start",
     )
-    parser.add_argument("--issuer", help="name shown in authenticator apps (default: host name)")
     parser.add_argument(
         "--idle-timeout",
         type=float,
@@ -94,19 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"twofad: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
-    settings = Settings(issuer=args.issuer or socket.gethostname())
+    load_policy = _policy_loader(args.policy)
+    try:
+        policy = load_policy()
+    except PolicyError as exc:
+        print("twofad: error: invalid policy:\n" + "\n".join(exc.messages), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"twofad: error: cannot read policy {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
     fd_limit = _raise_fd_limit()
     limits = Limits(
         idle_timeout=args.idle_timeout,
         max_connections=max(1, min(args.max_connections, fd_limit - 32)),
     )
-    service = Service(store, keys, settings, time.time, SystemDirectory())
-    server = Server(
-        service,
-        audit,
-        admin_groups=frozenset(args.admin_groups or ["sudo"]),
-        limits=limits,
-    )
+    service = Service(store, keys, policy, time.time, SystemDirectory())
+    server = Server(service, audit, load_policy=load_policy, limits=limits)
     try:
         listening, owned_path = _listening_socket(args.socket)
     except (SocketInUse, OSError) as exc:
@@ -122,6 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _policy_loader(path: str | None) -> Callable[[], Policy]:
+    """How to (re)read the policy: the file given, else the system's, else the built-in."""
+    if path is not None:
+        return lambda: policy_file.load(path)
+
+    def system_or_builtin() -> Policy:
+        if os.path.exists(DEFAULT_POLICY):
+            return policy_file.load(DEFAULT_POLICY)
+        return Policy()
+
+    return system_or_builtin
+
+
 def _listening_socket(path: str) -> tuple[socket.socket, str | None]:
     inherited = systemd.inherited_socket()
     if inherited is not None:
@@ -135,11 +153,18 @@ def _remove_socket_file(path: str) -> None:
         os.unlink(path)
 
 
+def _reload_on_signal(server: Server) -> None:
+    """SIGHUP: reload; on any error the old policy stays and the log says why."""
+    with contextlib.suppress(ServiceError):
+        server.reload()
+
+
 async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server)
     listening.setblocking(False)
     async with await asyncio.start_unix_server(server.handle, sock=listening) as unix_server:
         audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")

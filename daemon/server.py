@@ -23,9 +23,11 @@ from typing import Any
 from pam_twofa import protocol as p
 from pam_twofa.protocol import LineBuffer, ProtocolError, Request, Response
 
-from . import access
+from . import access, policy_file
 from .access import AccessDenied, Peer
 from .audit import Audit
+from .policy import Policy
+from .policy_file import PolicyError
 from .service import Service, ServiceError
 
 READ_CHUNK = 64 * 1024
@@ -62,12 +64,12 @@ class Server:
         service: Service,
         audit: Audit,
         *,
-        admin_groups: frozenset[str] = frozenset(),
+        load_policy: Callable[[], Policy] | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.service = service
         self.audit = audit
-        self.admin_groups = admin_groups
+        self.load_policy = load_policy or Policy
         self.limits = limits or Limits()
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
         self._handlers: dict[str, Callable[..., dict[str, Any]]] = {
@@ -82,6 +84,9 @@ class Server:
             "unlock": self._unlock,
             "recovery.regenerate": self._regenerate,
             "resync": self._resync,
+            "reload": self._reload,
+            "policy.check": self._policy_check,
+            "policy.explain": self._policy_explain,
         }
         missing = set(p.OPERATIONS) - set(self._handlers)
         assert not missing, f"operations without a handler: {missing}"
@@ -204,7 +209,9 @@ class Server:
             "peer_pid": peer.pid,
         }
         try:
-            role = access.authorize(peer, request, self.service.directory, self.admin_groups)
+            role = access.authorize(
+                peer, request, self.service.directory, self.service.policy.admin_groups
+            )
             data = self._handlers[request.op](role, **fields)
         except (AccessDenied, ServiceError) as exc:
             self.audit.event(request.op, error=exc.code, **context)
@@ -229,7 +236,7 @@ class Server:
         return {"pong": True, "protocol": p.PROTOCOL_VERSION}
 
     def _check(self, role: str, user: str, **where: str) -> dict[str, Any]:
-        return {"user": user, "action": self.service.check(user, **where)}
+        return {"user": user, **self.service.check(user, **where)}
 
     def _verify(self, role: str, user: str, code: str, **where: str) -> dict[str, Any]:
         return {"user": user, **self.service.verify(user, code, **where)}
@@ -258,6 +265,37 @@ class Server:
 
     def _resync(self, role: str, user: str, code1: str, code2: str) -> dict[str, Any]:
         return {"user": user, **self.service.resync(user, code1, code2)}
+
+    def _reload(self, role: str, force: bool = False) -> dict[str, Any]:
+        return self.reload(force=force)
+
+    def reload(self, *, force: bool = False) -> dict[str, Any]:
+        """Read the policy file again; the one in force stays unless all of the new is valid."""
+        try:
+            new = self.load_policy()
+        except PolicyError as exc:
+            self.audit.note("policy not reloaded:\n" + "\n".join(exc.messages))
+            raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
+        except OSError as exc:
+            self.audit.note(f"policy not reloaded: {exc.filename}: {exc.strerror}")
+            raise ServiceError(p.INVALID_POLICY, f"{exc.filename}: {exc.strerror}") from None
+        try:
+            self.service.replace_policy(new, force=force)
+        except ServiceError as exc:
+            self.audit.note(f"policy not reloaded: {exc.message}")
+            raise
+        self.audit.note(f"policy loaded from {new.source}: {len(new.rules)} rules")
+        return {"source": new.source, "rules": len(new.rules), "forced": force}
+
+    def _policy_check(self, role: str, text: str, name: str = "policy.yaml") -> dict[str, Any]:
+        try:
+            new = policy_file.parse(text, name)
+        except PolicyError as exc:
+            raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
+        return self.service.policy_impact(new)
+
+    def _policy_explain(self, role: str, user: str, **where: str) -> dict[str, Any]:
+        return self.service.explain(user, **where)
 
 
 # --- the listening socket ------------------------------------------------------------

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import hmac
 import math
-import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pam_twofa import protocol as p
 
-from . import lockout, recovery, totp
+from . import impact, lockout, recovery, totp
 from .directory import Directory
 from .keys import Keys
+from .policy import EXEMPT, OPTIONAL, REQUIRED, Policy
 from .store import Conflict, Store, UserRow
 
 T = TypeVar("T")
@@ -34,17 +33,6 @@ class ServiceError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the daemon is told by its administrator (later: by the YAML policy)."""
-
-    issuer: str = field(default_factory=socket.gethostname)
-    totp: totp.TotpParams = field(default_factory=totp.TotpParams)
-    window: int = 1
-    recovery_codes: int = 8
-    lockout: lockout.LockoutPolicy = field(default_factory=lockout.LockoutPolicy)
 
 
 def _params(row: UserRow, *, pending: bool = False) -> totp.TotpParams:
@@ -74,13 +62,13 @@ class Service:
         self,
         store: Store,
         keys: Keys,
-        settings: Settings,
+        policy: Policy,
         clock: Clock,
         directory: Directory,
     ) -> None:
         self.store = store
         self.keys = keys
-        self.settings = settings
+        self.policy = policy
         self.clock = clock
         self.directory = directory
 
@@ -112,7 +100,7 @@ class Service:
         return row
 
     def _new_recovery_codes(self, user: str, now: float) -> list[str]:
-        codes = [recovery.new_code() for _ in range(self.settings.recovery_codes)]
+        codes = [recovery.new_code() for _ in range(self.policy.recovery_codes)]
         digests = [
             recovery.digest(self.keys.recovery_key, user, recovery.normalize(code) or "")
             for code in codes
@@ -122,18 +110,30 @@ class Service:
 
     # --- the PAM hook's questions ------------------------------------------------
 
-    def check(self, user: str, service: str | None = None, rhost: str | None = None) -> str:
-        """What the hook should do: prompt an enrolled user, let the others through.
+    def check(
+        self, user: str, service: str | None = None, rhost: str | None = None
+    ) -> dict[str, Any]:
+        """What the hook should do with this login, as the policy decides it.
 
-        An unknown user is prompted too, so the prompt reveals nothing about accounts.
+        skip (exempt, or optional and not set up), prompt, locked, enroll (required and
+        not set up, with set-up at login) or refuse.  An unknown user is prompted like
+        an enrolled one, so the prompt reveals nothing about which accounts exist.
         """
+        decision = self.policy.decide(user, lambda: self.directory.groups_of(user), service, rhost)
+        if decision.action == EXEMPT:
+            return {"action": p.SKIP}
         with self.store.transaction():
             row = self.store.get_user(user)
         if row is not None and row.active:
-            return p.PROMPT
+            remaining = lockout.retry_after(_lock_state(row), self.clock())
+            if remaining is not None:
+                return {"action": p.LOCKED, **_locked_reply(remaining)}
+            return {"action": p.PROMPT}
         if self.directory.uid_of(user) is None:
-            return p.PROMPT
-        return p.SKIP
+            return {"action": p.PROMPT}
+        if decision.action == OPTIONAL:
+            return {"action": p.SKIP}
+        return {"action": p.ENROLL if self.policy.enrollment_at_login else p.REFUSE}
 
     def verify(
         self, user: str, code: str, service: str | None = None, rhost: str | None = None
@@ -158,20 +158,20 @@ class Service:
 
     def _decoy_check(self, code: str, now: float) -> None:
         """Spend the time a real check would, so unknown users are not told apart."""
-        params = self.settings.totp
+        params = self.policy.totp
         step = totp.time_step(now, params.period)
         totp.matching_steps(
             totp.new_secret(),
             params,
             totp.normalize(code),
-            step - self.settings.window,
-            step + self.settings.window,
+            step - self.policy.window,
+            step + self.policy.window,
         )
 
     def _totp_window(self, row: UserRow, now: float) -> tuple[int, int]:
         params = _params(row)
         center = totp.time_step(now, params.period) + row.drift
-        return center - self.settings.window, center + self.settings.window
+        return center - self.policy.window, center + self.policy.window
 
     def _verify_totp(self, row: UserRow, typed: str, now: float) -> dict[str, Any]:
         secret = self.keys.unseal(row.name, row.secret or b"")
@@ -210,7 +210,7 @@ class Service:
         )
 
     def _record_failure(self, row: UserRow, now: float, result: str) -> dict[str, Any]:
-        state = lockout.after_failure(self.settings.lockout, _lock_state(row), now)
+        state = lockout.after_failure(self.policy.lockout, _lock_state(row), now)
         self.store.update_user(
             row,
             failures=state.failures,
@@ -230,7 +230,7 @@ class Service:
         """Make a new pending secret; it replaces a pending one, never an active one."""
         if self.directory.uid_of(user) is None:
             raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
-        params = self.settings.totp
+        params = self.policy.totp
         secret = totp.new_secret()
         pending = {
             "pending_secret": self.keys.seal(user, secret),
@@ -252,14 +252,14 @@ class Service:
                 self.store.update_user(row, pending_since=now, **pending)
 
         self._atomic(begin)
-        uri = totp.provisioning_uri(secret, user, self.settings.issuer, params)
+        uri = totp.provisioning_uri(secret, user, self.policy.issuer_name, params)
         return {
             "user": user,
             "secret": secret,
             "secret_grouped": totp.grouped(secret),
             "uri": uri,
             "qr": totp.qr_text(uri),
-            "issuer": self.settings.issuer,
+            "issuer": self.policy.issuer_name,
             "algorithm": params.algorithm,
             "digits": params.digits,
             "period": params.period,
@@ -279,7 +279,7 @@ class Service:
         secret = self.keys.unseal(user, row.pending_secret)
         step = totp.time_step(now, params.period)
         typed = totp.normalize(code)
-        window = self.settings.window
+        window = self.policy.window
         matches = (
             totp.matching_steps(secret, params, typed, step - window, step + window)
             if totp.is_totp_shaped(typed, params)
@@ -319,40 +319,107 @@ class Service:
     def status(self, user: str) -> dict[str, Any]:
         def read(now: float) -> dict[str, Any]:
             row = self.store.get_user(user)
-            if row is None:
-                if self.directory.uid_of(user) is None:
-                    raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
-                return {"user": user, "state": "none"}
-            return self._describe(row, now)
+            if row is None and self.directory.uid_of(user) is None:
+                raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
+            return self._describe(user, row, now)
 
         return self._atomic(read)
 
     def list_users(self) -> list[dict[str, Any]]:
-        return self._atomic(
-            lambda now: [self._describe(row, now) for row in self.store.list_users()]
-        )
+        """Every enrolled user and every account the policy requires."""
 
-    def _describe(self, row: UserRow, now: float) -> dict[str, Any]:
-        remaining = lockout.retry_after(_lock_state(row), now)
+        def read(now: float) -> list[dict[str, Any]]:
+            rows = {row.name: row for row in self.store.list_users()}
+            assessed = impact.assess(self.policy, rows, self.directory, now)
+            return [
+                self._describe(a.user, rows.get(a.user), now)
+                for a in assessed
+                if a.user in rows or a.decision.action == REQUIRED
+            ]
+
+        return self._atomic(read)
+
+    def explain(
+        self, user: str, service: str | None = None, rhost: str | None = None
+    ) -> dict[str, Any]:
+        """The decision for one login, the rule behind it, and the user's state."""
+        decision = self.policy.decide(user, lambda: self.directory.groups_of(user), service, rhost)
+
+        def read(now: float) -> dict[str, Any]:
+            row = self.store.get_user(user)
+            return {
+                "user": user,
+                "service": service,
+                "rhost": rhost,
+                "action": decision.action,
+                "rule": decision.rule,
+                "line": decision.where(self.policy.source),
+                "state": impact.state_of(row, decision.action == REQUIRED, now),
+                "known": self.directory.uid_of(user) is not None,
+            }
+
+        return self._atomic(read)
+
+    def _describe(self, user: str, row: UserRow | None, now: float) -> dict[str, Any]:
+        decision = impact.requirement(self.policy, user, self.directory)
         described: dict[str, Any] = {
-            "user": row.name,
-            "state": "active" if row.active else "pending",
-            "renewal_pending": row.active and row.pending_secret is not None,
-            "enrolled_at": row.enrolled_at,
-            "last_success": row.last_success,
-            "last_failure": row.last_failure,
-            "failures": row.failures,
-            "locked": remaining is not None,
-            "retry_after": None,
-            "hard_locked": bool(row.hard_locked),
-            "recovery_codes_left": self.store.unused_recovery_count(row.name),
-            "drift": row.drift,
+            "user": user,
+            "state": impact.state_of(row, decision.action == REQUIRED, now),
+            "rule": decision.rule,
+            "required": decision.action == REQUIRED,
+            "enrollment": "none",
         }
+        if row is None:
+            return described
+        remaining = lockout.retry_after(_lock_state(row), now)
+        described.update(
+            {
+                "enrollment": "active" if row.active else "pending",
+                "renewal_pending": row.active and row.pending_secret is not None,
+                "enrolled_at": row.enrolled_at,
+                "last_success": row.last_success,
+                "last_failure": row.last_failure,
+                "failures": row.failures,
+                "locked": remaining is not None,
+                "retry_after": None,
+                "hard_locked": bool(row.hard_locked),
+                "recovery_codes_left": self.store.unused_recovery_count(row.name),
+                "drift": row.drift,
+            }
+        )
         if remaining is not None and not math.isinf(remaining):
             described["retry_after"] = lockout.seconds_to_show(remaining)
         if row.active:
             described.update(algorithm=row.algorithm, digits=row.digits, period=row.period)
         return described
+
+    # --- the policy ----------------------------------------------------------------
+
+    def _rows(self) -> dict[str, UserRow]:
+        with self.store.transaction():
+            return {row.name: row for row in self.store.list_users()}
+
+    def replace_policy(self, new: Policy, *, force: bool = False) -> None:
+        """Put `new` in force, unless it would shut every administrator out."""
+        risk = impact.lockout_risk(new, self._rows(), self.directory)
+        if risk is not None and not force:
+            raise ServiceError(p.WOULD_LOCK_OUT, risk)
+        self.policy = new
+
+    def policy_impact(self, new: Policy) -> dict[str, Any]:
+        """Who `new` would require, who of them is not set up, and any lock-out risk."""
+        rows = self._rows()
+        assessed = impact.assess(new, rows, self.directory, self.clock())
+        required = [a for a in assessed if a.decision.action == REQUIRED]
+        return {
+            "source": new.source,
+            "rules": len(new.rules),
+            "required": [
+                {"user": a.user, "state": a.state, "rule": a.decision.rule} for a in required
+            ],
+            "incomplete": [a.user for a in required if a.state == impact.INCOMPLETE],
+            "lockout_risk": impact.lockout_risk(new, rows, self.directory),
+        }
 
     def _with_proof(
         self, user: str, code: str | None, needs_proof: bool, action: Callable[[float], T]

@@ -57,6 +57,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         with Client(args.socket or default_socket_path()) as client:
             return command(client, args)
     except RequestFailed as exc:
+        if "\n" in exc.message:  # a list of problems, such as a policy's errors
+            return fail(parser.prog, f"[{exc.code}]\n{exc.message}")
         return fail(parser.prog, f"{exc.message} [{exc.code}]")
     except ClientError as exc:
         return fail(parser.prog, str(exc))
@@ -71,6 +73,13 @@ def fail(prog: str, reason: str) -> int:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def print_table(rows: list[tuple[str, ...]], indent: str = "") -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print(indent + "  ".join(cells).rstrip())
 
 
 def when(timestamp: float | None) -> str:

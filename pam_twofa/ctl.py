@@ -9,6 +9,7 @@ from . import _cli
 from .client import Client
 
 VERIFY_EXIT = {"accepted": 0}
+DEFAULT_POLICY = "/etc/twofa/policy.yaml"
 
 
 def _enroll(client: Client, args: argparse.Namespace) -> int:
@@ -60,31 +61,100 @@ def _verify(client: Client, args: argparse.Namespace) -> int:
     return VERIFY_EXIT.get(result, 1)
 
 
+STATE_NAMES = {
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "incomplete": "Incomplete",
+    "locked": "Locked",
+}
+
+
 def _status(client: Client, args: argparse.Namespace) -> int:
     if args.users:
         statuses = [client.request("status", user=user) for user in args.users]
     else:
         statuses = client.request("list")["users"]
+    if args.state:
+        statuses = [s for s in statuses if s["state"] == args.state]
     if args.json:
-        _cli.print_json(statuses if not args.users or len(args.users) > 1 else statuses[0])
+        _cli.print_json(statuses)
         return 0
-    rows = [("USER", "STATE", "ENROLLED", "LAST LOGIN", "FAILURES", "LOCK")]
+    rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "LOCK")]
     for s in statuses:
+        state = STATE_NAMES.get(s["state"], s["state"])
+        if s.get("renewal_pending"):
+            state += " (new key pending)"
+        elif s.get("enrollment") == "pending":
+            state += " (set-up pending)"
         rows.append(
             (
                 s["user"],
-                s["state"] + (" (renewal pending)" if s.get("renewal_pending") else ""),
+                state,
+                s.get("rule", "-"),
                 _cli.when(s.get("enrolled_at")),
                 _cli.when(s.get("last_success")),
                 str(s.get("failures", 0)),
                 _cli.lock_text(s),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
+    _cli.print_table(rows)
+    return 0
+
+
+def _reload(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("reload", force=args.force or None)
+    if args.json:
+        _cli.print_json(data)
+    else:
+        forced = " (forced past the lock-out guard)" if data.get("forced") else ""
+        print(f"Policy reloaded from {data['source']}: {data['rules']} rules{forced}.")
+    return 0
+
+
+def _policy_check(client: Client, args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as policy_file:
+            text = policy_file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return _cli.fail("twofactl", f"cannot read {args.file}: {exc}")
+    report = client.request("policy.check", text=text, name=args.file)
+    if args.json:
+        _cli.print_json({"valid": True, **report})
+        return 0
+    print(f"{args.file}: valid, {report['rules']} rules.")
+    required = report["required"]
+    if not required:
+        print("No account would be required to give a code.")
+    else:
+        print(f"{len(required)} account(s) would be required to give a code:")
+        rows = [("USER", "STATE", "RULE")]
+        rows += [(r["user"], STATE_NAMES.get(r["state"], r["state"]), r["rule"]) for r in required]
+        _cli.print_table(rows, indent="  ")
+    if report["incomplete"]:
         print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            "Not set up yet (incomplete): "
+            + ", ".join(report["incomplete"])
+            + ". They need an app before this policy lets them in."
         )
+    if report.get("lockout_risk"):
+        print(f"Warning: {report['lockout_risk']}")
+    return 0
+
+
+def _policy_explain(client: Client, args: argparse.Namespace) -> int:
+    data = client.request(
+        "policy.explain", user=args.user, service=args.service, rhost=getattr(args, "from")
+    )
+    if args.json:
+        _cli.print_json(data)
+        return 0
+    origin = f"from {data['rhost']}" if data.get("rhost") else "locally (no remote host)"
+    rule = "the default" if data["rule"] == "default" else f"rule {data['rule']!r}"
+    where = f", {data['line']}" if data.get("line") else ""
+    print(f"{data['user']} via {data['service']} {origin}: {data['action']} ({rule}{where})")
+    print(f"state: {STATE_NAMES.get(data['state'], data['state'])}")
+    if not data.get("known"):
+        print("note: no such account on this machine")
     return 0
 
 
@@ -158,6 +228,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("user")
     sub = command("unlock", _unlock, "lift a lock-out after failed codes", "twofactl unlock alice")
     sub.add_argument("user")
+    sub = command(
+        "reload",
+        _reload,
+        "re-read the policy file; the one in force stays if the new one has any error",
+        "twofactl reload",
+    )
+    sub.add_argument(
+        "--force", action="store_true", help="apply even if no administrator could log in"
+    )
+    policy = commands.add_parser(
+        "policy", help="check or explain the policy", description="Check or explain the policy."
+    )
+    policy_commands = policy.add_subparsers(title="commands", metavar="COMMAND")
+    sub = _cli.add_command(
+        policy_commands,
+        "check",
+        _policy_check,
+        "validate a policy file without applying it, and show who it would require",
+        "twofactl policy check /etc/twofa/policy.yaml",
+    )
+    sub.add_argument("file", nargs="?", default=DEFAULT_POLICY, metavar="FILE")
+    sub = _cli.add_command(
+        policy_commands,
+        "explain",
+        _policy_explain,
+        "say what the policy decides for one login, and which rule decides it",
+        "twofactl policy explain alice --service sshd --from 192.0.2.10",
+    )
+    sub.add_argument("user")
+    sub.add_argument("--service", default="sshd", help="PAM service (default: %(default)s)")
+    sub.add_argument("--from", metavar="IP", help="remote address (default: a local login)")
     return parser
 
 

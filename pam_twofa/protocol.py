@@ -26,6 +26,8 @@ NOT_ENROLLED = "not_enrolled"
 ALREADY_ENROLLED = "already_enrolled"
 LOCKED = "locked"
 INVALID_CODE = "invalid_code"
+INVALID_POLICY = "invalid_policy"
+WOULD_LOCK_OUT = "would_lock_out"
 BUSY = "busy"
 INTERNAL = "internal"
 ERROR_CODES = frozenset(
@@ -37,6 +39,8 @@ ERROR_CODES = frozenset(
         ALREADY_ENROLLED,
         LOCKED,
         INVALID_CODE,
+        INVALID_POLICY,
+        WOULD_LOCK_OUT,
         BUSY,
         INTERNAL,
     }
@@ -54,7 +58,7 @@ SKIP = "skip"
 PROMPT = "prompt"
 ENROLL = "enroll"
 REFUSE = "refuse"
-CHECK_ACTIONS = frozenset({SKIP, PROMPT, ENROLL, REFUSE})
+CHECK_ACTIONS = frozenset({SKIP, PROMPT, ENROLL, REFUSE, LOCKED})
 
 
 class ProtocolError(Exception):
@@ -134,9 +138,28 @@ def validate_rhost(value: object, name: str = "rhost") -> str | None:
     return value
 
 
-def validate_flag(value: object, name: str) -> bool:
+def validate_flag(value: object, name: str = "flag") -> bool:
     if not isinstance(value, bool):
         raise _bad(f"{name} must be true or false")
+    return value
+
+
+MAX_POLICY_TEXT = 48 * 1024
+
+
+def validate_policy_text(value: object, name: str = "text") -> str:
+    """A policy file's content, sent by `twofactl policy check` to be validated."""
+    if not isinstance(value, str):
+        raise _bad(f"{name} must be a string")
+    if len(value) > MAX_POLICY_TEXT:
+        raise _bad(f"{name} must be at most {MAX_POLICY_TEXT} characters")
+    return value
+
+
+def validate_label(value: object, name: str = "name") -> str:
+    """A file name to show in messages: printable, bounded."""
+    if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
+        raise _bad(f"{name} must be 1 to 255 printable characters")
     return value
 
 
@@ -159,6 +182,9 @@ OPERATIONS: dict[str, dict[str, tuple[Callable[..., Any], bool]]] = {
     "unlock": {"user": _USER},
     "recovery.regenerate": {"user": _USER, "code": _OPTIONAL_CODE},
     "resync": {"user": _USER, "code1": _CODE, "code2": _CODE},
+    "reload": {"force": (validate_flag, False)},
+    "policy.check": {"text": (validate_policy_text, True), "name": (validate_label, False)},
+    "policy.explain": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
 }
 
 
@@ -226,7 +252,8 @@ def _loads(line: bytes) -> dict[str, Any]:
         raise _bad("message is not a valid JSON object") from None
     if not isinstance(obj, dict):
         raise _bad("message must be a JSON object")
-    if obj.get("v") != PROTOCOL_VERSION:
+    version = obj.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 in Python
         raise _bad(f"unsupported protocol version (this side speaks v={PROTOCOL_VERSION})")
     return obj
 

@@ -37,3 +37,9 @@ class Accounts:
     def groups_of(self, user: str) -> frozenset[str]:
         entry = self.users.get(user)
         return entry[1] if entry else frozenset()
+
+    def login_users(self) -> list[str]:
+        return sorted(self.users)
+
+    def members_of(self, group: str) -> frozenset[str]:
+        return frozenset(name for name, (_, groups) in self.users.items() if group in groups)

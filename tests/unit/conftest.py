@@ -7,7 +7,8 @@ import pytest
 
 from support.fakes import Accounts, Clock
 from twofad.keys import Keys
-from twofad.service import Service, Settings
+from twofad.policy import Policy
+from twofad.service import Service
 from twofad.store import Store
 
 
@@ -40,4 +41,4 @@ def keys() -> Keys:
 
 @pytest.fixture
 def service(store: Store, keys: Keys, clock: Clock, accounts: Accounts) -> Service:
-    return Service(store, keys, Settings(issuer="testhost"), clock, accounts)
+    return Service(store, keys, Policy(issuer="testhost"), clock, accounts)

@@ -51,7 +51,7 @@ def audit_log() -> io.StringIO:
 
 @pytest.fixture
 def server(service: Service, audit_log: io.StringIO) -> Server:
-    return Server(service, Audit(stream=audit_log), admin_groups=frozenset({"sudo"}))
+    return Server(service, Audit(stream=audit_log))
 
 
 def test_peer_credentials_are_the_kernels(server: Server) -> None:
@@ -68,7 +68,7 @@ def test_several_requests_on_one_connection(server: Server) -> None:
     )
     assert [r.id for r in replies] == [1, 2]
     assert replies[0].data["pong"] is True
-    assert replies[1].data == {"user": "bob", "state": "none"}
+    assert replies[1].data["enrollment"] == "none" and replies[1].data["state"] == "disabled"
 
 
 def test_a_malformed_line_gets_an_error_and_the_connection_closes(server: Server) -> None:

@@ -7,6 +7,7 @@ import pytest
 from pam_twofa import protocol as p
 from support.fakes import Clock
 from twofad import totp
+from twofad.policy import Policy
 from twofad.service import Service, ServiceError
 
 PARAMS = totp.TotpParams()
@@ -36,12 +37,12 @@ def test_begin_returns_secret_uri_and_qr(service: Service) -> None:
     assert len(data["secret"]) == 32
     assert data["uri"] == f"otpauth://totp/testhost:alice?secret={data['secret']}&issuer=testhost"
     assert "█" in data["qr"]
-    assert service.status("alice")["state"] == "pending"
+    assert service.status("alice")["enrollment"] == "pending"
 
 
 def test_pending_user_is_not_prompted_and_not_enrolled(service: Service) -> None:
     service.enroll_begin("alice")
-    assert service.check("alice") == p.SKIP
+    assert service.check("alice")["action"] == p.SKIP
     assert service.verify("alice", "123456")["result"] == p.NOT_ENROLLED
 
 
@@ -141,18 +142,18 @@ def test_code_typed_with_spaces_or_full_width_digits(service: Service, clock: Cl
 
 
 def test_unknown_user_is_rejected_not_revealed(service: Service) -> None:
-    assert service.check("mallory") == p.PROMPT
+    assert service.check("mallory")["action"] == p.PROMPT
     assert service.verify("mallory", "123456") == {"result": p.REJECTED}
 
 
 def test_known_user_without_2fa_is_skipped(service: Service) -> None:
-    assert service.check("bob") == p.SKIP
+    assert service.check("bob")["action"] == p.SKIP
     assert service.verify("bob", "123456")["result"] == p.NOT_ENROLLED
 
 
 def test_enrolled_user_is_prompted(service: Service, clock: Clock) -> None:
     enroll(service, clock)
-    assert service.check("alice", "sshd", "192.0.2.1") == p.PROMPT
+    assert service.check("alice", "sshd", "192.0.2.1")["action"] == p.PROMPT
 
 
 # --- lock-out --------------------------------------------------------------------------
@@ -288,8 +289,8 @@ def test_regenerate_for_oneself_needs_a_current_code(service: Service, clock: Cl
 def test_disable_removes_secret_and_codes(service: Service, clock: Clock) -> None:
     _, codes = enroll(service, clock)
     service.disable("alice")
-    assert service.status("alice") == {"user": "alice", "state": "none"}
-    assert service.check("alice") == p.SKIP
+    assert service.status("alice")["enrollment"] == "none"
+    assert service.check("alice")["action"] == p.SKIP
     assert service.verify("alice", codes[0])["result"] == p.NOT_ENROLLED
 
 
@@ -297,15 +298,15 @@ def test_self_disable_needs_a_code_once_active(service: Service, clock: Clock) -
     secret, _ = enroll(service, clock)
     with pytest.raises(ServiceError):
         service.disable("alice", needs_proof=True)
-    assert service.status("alice")["state"] == "active"
+    assert service.status("alice")["enrollment"] == "active"
     service.disable("alice", code(secret, clock), needs_proof=True)
-    assert service.status("alice")["state"] == "none"
+    assert service.status("alice")["enrollment"] == "none"
 
 
 def test_self_disable_of_a_pending_setup_needs_no_code(service: Service) -> None:
     service.enroll_begin("alice")
     service.disable("alice", needs_proof=True)
-    assert service.status("alice")["state"] == "none"
+    assert service.status("alice")["enrollment"] == "none"
 
 
 def test_disable_unknown_is_an_error(service: Service) -> None:
@@ -322,7 +323,7 @@ def test_status_reports_lock_and_counts(service: Service, clock: Clock) -> None:
     fail(service, "alice", 5)
     clock.advance(10)
     status = service.status("alice")
-    assert status["state"] == "active"
+    assert (status["state"], status["enrollment"]) == ("locked", "active")
     assert status["locked"] is True and status["retry_after"] == 20
     assert status["recovery_codes_left"] == 8
     assert (status["algorithm"], status["digits"], status["period"]) == ("SHA1", 6, 30)
@@ -370,7 +371,7 @@ def test_resync_does_not_reuse_spent_steps(service: Service, clock: Clock) -> No
 
 def test_per_user_parameters_are_fixed_at_enrollment(service: Service, clock: Clock) -> None:
     secret = service.enroll_begin("alice")["secret"]
-    service.settings = type(service.settings)(issuer="x", totp=totp.TotpParams("SHA256", 8, 60))
+    service.policy = Policy(issuer="x", totp=totp.TotpParams("SHA256", 8, 60))
     # The pending secret keeps the parameters its QR code announced.
     service.enroll_confirm("alice", code(secret, clock))
     status = service.status("alice")

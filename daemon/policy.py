@@ -1,0 +1,203 @@
+"""The policy in force: who must give a code, for which service, from where.
+
+A Policy is a validated, immutable value (see policy_file for how YAML becomes one).
+Deciding is pure: the caller hands in the user's groups lazily, since looking them up
+through NSS may cost a round trip to LDAP that most rules never need.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .lockout import LockoutPolicy
+from .totp import TotpParams
+
+REQUIRED = "required"
+OPTIONAL = "optional"
+EXEMPT = "exempt"
+ACTIONS = (REQUIRED, OPTIONAL, EXEMPT)
+
+# A `from` entry that stands for "no remote host": a login at the console, su, sudo.
+LOCAL = "local"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a login comes from: a parsed address, or none for a local login.
+
+    A remote host PAM gives as a name rather than an address matches no `from`
+    network and every `not_from`: an unverifiable origin is never trusted.
+    """
+
+    rhost: str | None
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+    @classmethod
+    def parse(cls, rhost: str | None) -> Origin:
+        if rhost is None:
+            return cls(None, None)
+        try:
+            address = ipaddress.ip_address(rhost.split("%", 1)[0])
+        except ValueError:
+            return cls(rhost, None)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:192.0.2.1 is 192.0.2.1
+        return cls(rhost, address)
+
+    @property
+    def local(self) -> bool:
+        return self.rhost is None
+
+    def within(self, networks: tuple[Network | str, ...]) -> bool:
+        for network in networks:
+            if network == LOCAL:
+                if self.local:
+                    return True
+            elif (
+                self.address is not None
+                and not isinstance(network, str)
+                and self.address.version == network.version
+                and self.address in network
+            ):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of `rules:`; every condition present must hold, any list item may match."""
+
+    name: str
+    action: str
+    line: int = 0
+    users: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+    services: tuple[str, ...] | None = None
+    from_: tuple[Network | str, ...] | None = None
+    not_users: tuple[str, ...] | None = None
+    not_services: tuple[str, ...] | None = None
+    not_groups: tuple[str, ...] | None = None
+    not_from: tuple[Network | str, ...] | None = None
+
+    def matches(
+        self,
+        user: str,
+        groups: Callable[[], frozenset[str]],
+        service: str | None,
+        origin: Origin,
+    ) -> bool:
+        if self.users is not None and user not in self.users:
+            return False
+        if self.not_users is not None and user in self.not_users:
+            return False
+        if self.services is not None and service not in self.services:
+            return False
+        if self.not_services is not None and service in self.not_services:
+            return False
+        if self.from_ is not None and not origin.within(self.from_):
+            return False
+        if self.not_from is not None and origin.within(self.not_from):
+            return False
+        if self.groups is not None and not groups() & set(self.groups):
+            return False
+        return not (self.not_groups is not None and groups() & set(self.not_groups))
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    rule: str  # the rule's name, or "default"
+    line: int | None  # where the rule is written, None for the default
+
+    def where(self, source: str) -> str | None:
+        return f"{source}:{self.line}" if self.line else None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole policy; its defaults are the shipped config/policy.yaml."""
+
+    source: str = "<built-in>"
+    issuer: str = "%h"
+    totp: TotpParams = field(default_factory=TotpParams)
+    window: int = 1
+    default: str = OPTIONAL
+    rules: tuple[Rule, ...] = ()
+    enrollment_at_login: bool = True
+    recovery_codes: int = 8
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    admin_groups: frozenset[str] = frozenset({"sudo"})
+
+    def decide(
+        self,
+        user: str,
+        groups: Callable[[], frozenset[str]],
+        service: str | None = None,
+        rhost: str | None = None,
+    ) -> Decision:
+        """The first rule that matches decides; none matching, the default does."""
+        origin = Origin.parse(rhost)
+        groups = _once(groups)
+        for rule in self.rules:
+            if rule.matches(user, groups, service, origin):
+                return Decision(rule.action, rule.name, rule.line)
+        return Decision(self.default, "default", None)
+
+    @property
+    def issuer_name(self) -> str:
+        return self.issuer.replace("%h", socket.gethostname())
+
+    def equivalent(self, other: Policy) -> bool:
+        """Same behaviour, wherever each was read from (line numbers aside)."""
+        return _comparable(self) == _comparable(other)
+
+
+def _comparable(policy: Policy) -> tuple[object, ...]:
+    rules = tuple(
+        (
+            r.name,
+            r.action,
+            r.users,
+            r.groups,
+            r.services,
+            r.from_,
+            r.not_users,
+            r.not_services,
+            r.not_groups,
+            r.not_from,
+        )
+        for r in policy.rules
+    )
+    return (
+        policy.issuer,
+        policy.totp,
+        policy.window,
+        policy.default,
+        rules,
+        policy.enrollment_at_login,
+        policy.recovery_codes,
+        policy.lockout,
+        policy.admin_groups,
+    )
+
+
+def _once(lookup: Callable[[], frozenset[str]]) -> Callable[[], frozenset[str]]:
+    """Look the groups up at most once per decision, and only if a rule asks."""
+    cache: list[frozenset[str]] = []
+
+    def groups() -> frozenset[str]:
+        if not cache:
+            cache.append(lookup())
+        return cache[0]
+
+    return groups
+
+
+# Used to ask "what if this user logged in over SSH from somewhere we know nothing of?"
+UNKNOWN_REMOTE = "unknown-remote-host"
+LOGIN_SITUATIONS = (("sshd", UNKNOWN_REMOTE), ("login", None))
