@@ -216,9 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--service", help="PAM service to report (for the log)")
     sub.add_argument("--rhost", help="remote host to report (for the log)")
     sub = command(
-        "status", _status, "show users' state, last login and locks", "twofactl status alice"
+        "status",
+        _status,
+        "list enrolled users and those the policy requires: state, rule, last login, lock",
+        "twofactl status --state incomplete",
     )
     sub.add_argument("users", nargs="*", metavar="USER")
+    sub.add_argument("--state", choices=tuple(STATE_NAMES), help="only users in this state")
     sub = command(
         "disable",
         _disable,
