@@ -128,9 +128,9 @@ class Service:
             remaining = lockout.retry_after(_lock_state(row), self.clock())
             if remaining is not None:
                 return {"action": p.LOCKED, **_locked_reply(remaining)}
-            return {"action": p.PROMPT}
+            return {"action": p.PROMPT, "digits": row.digits}
         if self.directory.uid_of(user) is None:
-            return {"action": p.PROMPT}
+            return {"action": p.PROMPT, "digits": self.policy.totp.digits}
         if decision.action == OPTIONAL:
             return {"action": p.SKIP}
         return {"action": p.ENROLL if self.policy.enrollment_at_login else p.REFUSE}

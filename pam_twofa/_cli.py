@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import display
 from .client import Client, ClientError, RequestFailed, default_socket_path
 
 Command = Callable[[Client, argparse.Namespace], int]
@@ -99,18 +100,10 @@ def lock_text(status: dict[str, Any]) -> str:
 
 def show_enrollment(data: dict[str, Any]) -> None:
     """The set-up screen: QR code, the key in groups of four, and the URI to paste."""
-    print("Scan this QR code with your authenticator app")
-    print("(Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP, ...):")
+    print("\n".join(display.enrollment_intro()))
     print()
-    print(data["qr"], end="")
-    print()
-    print(f"Or enter this key by hand:  {data['secret_grouped']}")
-    print(f"  ({data['algorithm']}, {data['digits']} digits, every {data['period']} s)")
-    print(f"Or paste this link:  {data['uri']}")
+    print("\n".join(display.enrollment_details(data)))
 
 
 def show_recovery_codes(codes: list[str]) -> None:
-    print("Recovery codes, each usable once when your phone is not at hand:")
-    for code in codes:
-        print(f"    {code}")
-    print("Store them somewhere safe now: they will not be shown again.")
+    print("\n".join(display.recovery_codes(codes)))

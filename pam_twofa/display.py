@@ -1,0 +1,34 @@
+"""What people are shown at enrollment, the same at a login prompt and in a terminal."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def enrollment_intro() -> list[str]:
+    return [
+        "Two-step verification: set up an authenticator app for this account.",
+        "Scan the QR code with Google Authenticator, Microsoft Authenticator, Aegis or "
+        "FreeOTP, or type in the key.",
+    ]
+
+
+def enrollment_details(data: dict[str, Any]) -> list[str]:
+    """The QR code, the key in groups of four, and the otpauth:// URI to paste."""
+    return [
+        data["qr"].rstrip("\n"),
+        f"Key: {data['secret_grouped']}",
+        f"     ({data['algorithm']}, {data['digits']} digits, every {data['period']} s)",
+        f"URI: {data['uri']}",
+    ]
+
+
+def recovery_codes(codes: list[str]) -> list[str]:
+    return [
+        "Recovery codes, each usable once when your phone is not at hand:",
+        *(f"    {code}" for code in codes),
+        "Store them somewhere safe now (a password manager, or on paper): "
+        "they will not be shown again.",
+    ]

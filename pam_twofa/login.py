@@ -1,0 +1,266 @@
+"""What happens at a login, between asking twofad and talking to the person.
+
+The PAM hook adapts pam_python's handle to the small Conversation interface below and
+maps the Outcome back to a PAM code; everything in between lives here, so the flow can
+be read top to bottom and exercised without a PAM stack.  The daemon decides; this
+only asks it, relays its answers, and chooses the words.
+"""
+
+from __future__ import annotations
+
+from . import display
+from . import protocol as p
+from .client import Client, RequestFailed, Unavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Conversation(Protocol):
+        def ask(self, text: str, *, echo: bool = False) -> str | None: ...
+
+        def info(self, text: str) -> None: ...
+
+        def error(self, text: str) -> None: ...
+
+        def log(self, text: str, *, warning: bool = False) -> None: ...
+
+
+# Outcomes, mapped to PAM return codes by the hook.
+SUCCESS = "success"
+AUTH_ERR = "auth_err"
+AUTHINFO_UNAVAIL = "authinfo_unavail"
+CONV_ERR = "conv_err"
+
+INVALID = "Invalid verification code"
+UNAVAILABLE = "Two-step verification is unavailable; login refused"
+ENROLL_TRIES = 3
+
+
+class Options:
+    """The hook's arguments from the PAM file: socket=, fail=, timeout=, prompt=, ..."""
+
+    def __init__(self) -> None:
+        self.socket: str | None = None
+        self.fail_open = False
+        self.timeout = 5.0
+        self.prompt = "Verification code: "
+        self.debug = False
+        self.single_prompt = False
+        self.unknown: list[str] = []
+
+    @classmethod
+    def parse(cls, arguments: list[str]) -> Options:
+        options = cls()
+        for argument in arguments:
+            name, _, value = argument.partition("=")
+            if name == "socket" and value:
+                options.socket = value
+            elif name == "fail" and value in ("secure", "open"):
+                options.fail_open = value == "open"
+            elif name == "timeout" and _positive(value):
+                options.timeout = float(value)
+            elif name == "prompt" and value:
+                options.prompt = value if value.endswith(" ") else value + " "
+            elif argument == "debug":
+                options.debug = True
+            elif argument == "single_prompt":
+                options.single_prompt = True
+            else:
+                options.unknown.append(argument)
+        return options
+
+
+def _positive(value: str) -> bool:
+    try:
+        return 0 < float(value) <= 300
+    except ValueError:
+        return False
+
+
+class Login:
+    """One authentication: a user, the PAM service and remote host, and a person."""
+
+    def __init__(
+        self,
+        options: Options,
+        conversation: Conversation,
+        user: str,
+        service: str | None,
+        rhost: str | None,
+    ) -> None:
+        self.options = options
+        self.talk = conversation
+        self.user = user
+        self.service = service
+        self.rhost = rhost
+        self.authtok: str | None = None  # set only in single-prompt mode
+        self._client = Client(options.socket, options.timeout)
+
+    def run(self) -> str:
+        for argument in self.options.unknown:
+            self.talk.log(f"ignoring unknown argument {argument!r}", warning=True)
+        try:
+            with self._client:
+                return self._run()
+        except Unavailable as exc:
+            return self._unavailable(str(exc))
+
+    def _run(self) -> str:
+        try:
+            where = {"service": self.service, "rhost": self.rhost}
+            decision = self._client.request("check", user=self.user, **where)
+        except RequestFailed as exc:
+            if exc.code != p.BAD_REQUEST:
+                return self._daemon_refused(exc)
+            # A name the protocol refuses cannot have an account: treat it as unknown.
+            decision = {"action": p.PROMPT, "digits": 6}
+        action = decision.get("action")
+        self._debug(f"check {self.user}: {action}")
+        if self.options.single_prompt:
+            return self._single_prompt(action, decision)
+        if action == p.SKIP:
+            return SUCCESS
+        if action == p.PROMPT:
+            return self._verify(self.talk.ask(self.options.prompt))
+        if action == p.LOCKED:
+            self.talk.error(_lock_message(decision))
+            return AUTH_ERR
+        if action == p.ENROLL:
+            return self._enroll()
+        self.talk.error(
+            "Two-step verification is required for this account but is not set up. "
+            "Ask an administrator to set it up for you (twofactl enroll)."
+        )
+        return AUTH_ERR
+
+    # --- a code at the prompt ------------------------------------------------------
+
+    def _verify(self, typed: str | None) -> str:
+        if typed is None:
+            return CONV_ERR
+        if not typed.strip():
+            self.talk.error(INVALID)
+            return AUTH_ERR
+        try:
+            reply = self._client.request(
+                "verify", user=self.user, code=typed, service=self.service, rhost=self.rhost
+            )
+        except RequestFailed as exc:
+            if exc.code != p.BAD_REQUEST:
+                return self._daemon_refused(exc)
+            reply = {"result": p.REJECTED}  # unusable characters: just a wrong code
+        result = reply.get("result")
+        self._debug(f"verify {self.user}: {result}")
+        if result == p.ACCEPTED:
+            left = reply.get("recovery_codes_left")
+            if reply.get("method") == "recovery" and isinstance(left, int):
+                self.talk.info(_recovery_left_message(left))
+            return SUCCESS
+        if result == p.LOCKED:
+            self.talk.error(_lock_message(reply))
+        else:
+            self.talk.error(INVALID)
+        return AUTH_ERR
+
+    def _single_prompt(self, action: object, decision: dict[str, Any]) -> str:
+        """Password and code typed as one answer, for clients that ask only once.
+
+        The last `digits` characters are the code; the rest is handed on as
+        PAM_AUTHTOK to the password module that follows (use_first_pass).
+        """
+        if action == p.SKIP:
+            answer = self.talk.ask("Password: ")
+            if answer is None:
+                return CONV_ERR
+            self.authtok = answer
+            return SUCCESS
+        if action == p.LOCKED:
+            self.talk.error(_lock_message(decision))
+            return AUTH_ERR
+        if action != p.PROMPT:
+            self.talk.error(
+                "Two-step verification must be set up first, from a client that can show "
+                "more than one prompt, or by an administrator."
+            )
+            return AUTH_ERR
+        answer = self.talk.ask("Password followed by verification code: ")
+        if answer is None:
+            return CONV_ERR
+        digits = decision.get("digits")
+        length = digits if isinstance(digits, int) and 6 <= digits <= 8 else 6
+        password, code = answer[:-length], answer[-length:]
+        if len(answer) <= length or not (code.isascii() and code.isdigit()):
+            self.talk.error(INVALID)
+            return AUTH_ERR
+        outcome = self._verify(code)
+        if outcome == SUCCESS:
+            self.authtok = password
+        return outcome
+
+    # --- set-up at the first login -------------------------------------------------
+
+    def _enroll(self) -> str:
+        try:
+            data = self._client.request("enroll.begin", user=self.user)
+        except RequestFailed as exc:
+            return self._daemon_refused(exc)
+        self.talk.info("\n".join([*display.enrollment_intro(), *display.enrollment_details(data)]))
+        for attempt in range(1, ENROLL_TRIES + 1):
+            typed = self.talk.ask("Enter the code from your app to confirm: ")
+            if typed is None:
+                return CONV_ERR
+            try:
+                if typed.strip():
+                    confirmed = self._client.request("enroll.confirm", user=self.user, code=typed)
+                    break
+            except RequestFailed as exc:
+                if exc.code not in (p.INVALID_CODE, p.BAD_REQUEST):
+                    return self._daemon_refused(exc)
+            if attempt < ENROLL_TRIES:
+                self.talk.error("That code does not match; wait for the next one and try again.")
+        else:
+            self.talk.error("Set-up failed: two-step verification was not enabled.")
+            return AUTH_ERR
+        self._debug(f"enrolled {self.user}")
+        # Shown with a prompt, so that clients which hold back messages until the next
+        # prompt (OpenSSH does) still show the codes before the session starts.
+        lines = display.recovery_codes(confirmed["recovery_codes"])
+        self.talk.ask("\n".join([*lines, "Press Enter once they are stored: "]), echo=True)
+        return SUCCESS
+
+    # --- when the daemon cannot help -----------------------------------------------
+
+    def _unavailable(self, reason: str) -> str:
+        if self.options.fail_open:
+            self.talk.log(
+                f"twofad unavailable ({reason}); fail=open lets {self.user} in without a code",
+                warning=True,
+            )
+            return SUCCESS
+        self.talk.log(f"twofad unavailable ({reason}); login of {self.user} refused", warning=True)
+        self.talk.error(UNAVAILABLE)
+        return AUTHINFO_UNAVAIL
+
+    def _daemon_refused(self, exc: RequestFailed) -> str:
+        """An answer we did not expect: refuse, whatever fail= says (the daemon is up)."""
+        self.talk.log(f"twofad refused a request for {self.user}: {exc}", warning=True)
+        self.talk.error(UNAVAILABLE)
+        return AUTH_ERR
+
+    def _debug(self, text: str) -> None:
+        if self.options.debug:
+            self.talk.log(text)
+
+
+def _lock_message(reply: dict[str, Any]) -> str:
+    seconds = reply.get("retry_after")
+    if reply.get("hard_locked") or not isinstance(seconds, int):
+        return "Too many failed attempts; ask an administrator to unlock your account"
+    return f"Too many failed attempts; try again in {seconds} seconds"
+
+
+def _recovery_left_message(left: int) -> str:
+    if left == 0:
+        return "Recovery code accepted. That was your last one: make new ones with `twofa recovery-codes`."
+    return f"Recovery code accepted; {left} left."
