@@ -44,7 +44,7 @@ class _Conversation:
         self._say(self.pamh.PAM_ERROR_MSG, text)
 
     def _say(self, style: int, text: str) -> None:
-        try:
+        try:  # noqa: SIM105  (contextlib would cost every login an import)
             self.pamh.conversation(self.pamh.Message(style, str(text)))
         except self.pamh.exception:
             pass

@@ -262,5 +262,8 @@ def _lock_message(reply: dict[str, Any]) -> str:
 
 def _recovery_left_message(left: int) -> str:
     if left == 0:
-        return "Recovery code accepted. That was your last one: make new ones with `twofa recovery-codes`."
+        return (
+            "Recovery code accepted. That was your last one: "
+            "make new ones with `twofa recovery-codes`."
+        )
     return f"Recovery code accepted; {left} left."
