@@ -6,6 +6,7 @@ recovery codes are hashed with another; a copy of the database alone reveals not
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
 from dataclasses import dataclass
@@ -47,6 +48,14 @@ class Keys:
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(self.secret_key).encrypt(nonce, secret.encode(), _aad(user))
         return _SEAL_VERSION + nonce + sealed
+
+    @property
+    def fingerprint(self) -> bytes:
+        """A value stored in the database, so a start with the wrong key file is refused."""
+        return hmac.new(self.recovery_key, b"twofad key fingerprint v1", "sha256").digest()
+
+    def matches(self, fingerprint: bytes) -> bool:
+        return hmac.compare_digest(self.fingerprint, fingerprint)
 
     def unseal(self, user: str, blob: bytes) -> str:
         if blob[:1] != _SEAL_VERSION:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from . import policy_file, systemd
 from .audit import Audit
 from .directory import SystemDirectory
-from .keys import KeyFileError, load_or_create
+from .keys import KeyFileError, Keys, load_or_create
 from .policy import Policy
 from .policy_file import PolicyError
 from .server import Limits, Server, SocketInUse, bind_unix_socket
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
         keys = load_or_create(args.key_file or os.path.join(args.state_dir, KEY_NAME))
         store = Store(os.path.join(args.state_dir, DATABASE_NAME))
+        _check_key_belongs(store, keys)
     except (KeyFileError, StoreError) as exc:
         print(f"twofad: error: {exc}", file=sys.stderr)
         return 1
@@ -125,6 +126,25 @@ def main(argv: list[str] | None = None) -> int:
             _remove_socket_file(owned_path)
         store.close()
     return 0
+
+
+def _check_key_belongs(store: Store, keys: Keys) -> None:
+    """Refuse a key file that is not the one this database's secrets are sealed with.
+
+    The database keeps a fingerprint of its key. One written before fingerprints
+    existed is checked by unsealing a secret, then given its fingerprint.
+    """
+    with store.transaction():
+        fingerprint = store.get_meta("key_fingerprint")
+        if fingerprint is None:
+            for row in store.list_users()[:1]:
+                keys.unseal(row.name, row.secret or row.pending_secret or b"")
+            store.set_meta("key_fingerprint", keys.fingerprint)
+        elif not keys.matches(fingerprint):
+            raise KeyFileError(
+                f"the key file does not belong to the database in {os.path.dirname(store.path)}: "
+                "its secrets were sealed with another key (restore the matching key file)"
+            )
 
 
 def _policy_loader(path: str | None) -> Callable[[], Policy]:
@@ -166,7 +186,9 @@ async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server)
     listening.setblocking(False)
-    async with await asyncio.start_unix_server(server.handle, sock=listening) as unix_server:
+    async with await asyncio.start_unix_server(
+        server.handle, sock=listening, backlog=socket.SOMAXCONN
+    ) as unix_server:
         audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")
         systemd.notify("READY=1")
         await stop.wait()

@@ -1,10 +1,10 @@
 """The socket side of twofad: framing, limits, peer credentials and dispatch.
 
-Everything a client can do wrong ends here, in an error reply and a closed connection:
-an overlong or malformed line, a message that never finishes, a client that never reads
-its replies.  Idle connections are closed after a while, and when the connection cap
-is reached the longest-idle one makes room, so a crowd of silent clients cannot keep an
-honest login out.
+Everything a client can do wrong ends here, in an error reply (where one can still be
+delivered) and a closed connection: an overlong or malformed line, a message that never
+finishes, a client that never reads its replies.  Idle connections are closed after a
+while, and when the connection cap is reached the longest-idle one makes room, so a
+crowd of silent clients cannot keep an honest login out.
 """
 
 from __future__ import annotations
@@ -111,15 +111,26 @@ class Server:
             return
         connection = _Connection(peer, writer)
         self._connections[writer] = connection
+        clean = False
         try:
             await self._serve(reader, connection)
+            clean = True
         except (ConnectionError, TimeoutError, OSError):
             pass
         finally:
             self._connections.pop(writer, None)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await self._close(writer, clean)
+
+    async def _close(self, writer: asyncio.StreamWriter, clean: bool) -> None:
+        """Close, or abort: a client that stopped reading must not hold the socket open."""
+        if not clean:
+            writer.transport.abort()
+            return
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.limits.write_timeout)
+        except (TimeoutError, ConnectionError, OSError):
+            writer.transport.abort()
 
     def _admit(self, peer: Peer) -> str | None:
         """Make room for a new connection, or say why there is none."""
@@ -134,7 +145,7 @@ class Server:
             return "twofad is busy; retry in a moment"
         oldest = min(idle, key=lambda c: c.last_active)
         self._connections.pop(oldest.writer, None)
-        oldest.writer.close()
+        oldest.writer.transport.abort()
         return None
 
     async def _serve(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
@@ -143,6 +154,11 @@ class Server:
         while True:
             data = await self._read(reader, started)
             if data is None:
+                if started is not None:  # a message begun and never finished: say so
+                    await self._reply(
+                        connection,
+                        p.error_response(p.BAD_REQUEST, "message not finished in time"),
+                    )
                 return
             if not data:
                 if buffer.pending:
@@ -157,7 +173,12 @@ class Server:
                 self.audit.event("protocol", error=exc.code, peer_uid=connection.peer.uid)
                 return
             connection.last_active = time.monotonic()
-            started = connection.last_active if buffer.pending else None
+            # The clock of an unfinished message runs from its first byte, so a client
+            # dribbling one byte at a time cannot keep a message open for ever.
+            if not buffer.pending:
+                started = None
+            elif lines or started is None:
+                started = connection.last_active
             for line in lines:
                 connection.busy = True
                 try:

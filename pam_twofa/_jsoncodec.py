@@ -49,8 +49,10 @@ def loads(text: str) -> Any:
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except StopIteration:
-        raise ValueError("not a JSON value") from None
+    except (StopIteration, SystemError):
+        # The C scanner builds its JSONDecodeError from json.decoder, which we do not
+        # import; without it a syntax error surfaces as SystemError instead.
+        raise ValueError("not valid JSON") from None
     if text[end:].strip(_WHITESPACE):
         raise ValueError("extra data after the JSON value")
     return value

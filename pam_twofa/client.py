@@ -66,7 +66,7 @@ class Client:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(self.path)
+            self._connect_patiently(sock)
         except TimeoutError:
             sock.close()
             raise Unavailable(f"twofad at {self.path} did not accept in time") from None
@@ -78,20 +78,47 @@ class Client:
         self._received = []
         return sock
 
+    def _connect_patiently(self, sock: Any) -> None:
+        """Connect, retrying while the daemon's backlog is full (EAGAIN on Unix sockets).
+
+        A burst of logins can fill the backlog for a moment; that is not the daemon
+        being down, and must not turn into refused logins under fail=secure.
+        """
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                sock.connect(self.path)
+                return
+            except BlockingIOError:
+                if time.monotonic() + pause > deadline:
+                    raise TimeoutError from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+
     def _open_socket(self) -> Any:
         """The connection, renewed if the daemon closed it while we were idle.
 
         Only a connection seen closed *before* sending is renewed: once a request is
         sent it is never sent again, since a code must not be tried twice.
         """
-        if self._sock is not None and not self._received:
+        sock = self._sock
+        if sock is not None and not self._received:
+            # Non-blocking for the peek: with a timeout set, Python would wait out the
+            # whole timeout for data that is not meant to come.
+            sock.setblocking(False)
             try:
-                if self._sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b"":
+                if sock.recv(1, _socket.MSG_PEEK) == b"":
                     self.close()
             except BlockingIOError:
                 pass
             except OSError:
                 self.close()
+            finally:
+                if self._sock is not None:
+                    sock.settimeout(self.timeout)
         return self._sock or self._connect()
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:

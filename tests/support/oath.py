@@ -46,3 +46,33 @@ def oathtool_hex(hex_key: str, at: float, *, algorithm: str = "SHA1", digits: in
         text=True,
     )
     return result.stdout.strip()
+
+
+class CodeSource:
+    """Valid codes for one secret, each for a time step not used before.
+
+    The daemon accepts a step at most once and never one older than the last it
+    accepted, so each call moves forward: the current step, else the next (still in
+    the ±1 window), else it waits for the clock to catch up.
+    """
+
+    def __init__(self, secret: str, period: int = 30) -> None:
+        self.secret = secret
+        self.period = period
+        self.last_step = -1
+
+    def spend(self, at: float) -> None:
+        """Note that the code for time `at` was used (e.g. to confirm an enrollment)."""
+        self.last_step = max(self.last_step, int(at // self.period))
+
+    def next(self) -> str:
+        import time
+
+        while True:
+            now = time.time()
+            step = int(now // self.period)
+            for candidate in (step, step + 1):
+                if candidate > self.last_step:
+                    self.last_step = candidate
+                    return oathtool(self.secret, candidate * self.period, period=self.period)
+            time.sleep((step + 1) * self.period - now + 0.05)

@@ -126,6 +126,10 @@ class Conversation(NamedTuple):
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def prompts_stripped(self) -> list[str]:
+        return [prompt.strip() for prompt in self.prompts]
+
     def __str__(self) -> str:
         return f"exit {self.returncode}, prompts {self.prompts!r}\n--- output ---\n{self.output}"
 

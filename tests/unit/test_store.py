@@ -89,3 +89,24 @@ def test_only_known_columns_are_writable(store: Store) -> None:
         store.update_user(row, **{"failures = 0; DROP TABLE users; --": 1})
     with pytest.raises(ValueError), store.transaction():
         store.update_user(row, version=99)
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    from twofad.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[1])
+    db.execute("INSERT INTO users (name, created_at) VALUES ('alice', 1.0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = Store(str(path))
+    with store.transaction():
+        assert store.get_user("alice") is not None
+        assert store.get_meta("key_fingerprint") is None
+        store.set_meta("key_fingerprint", b"x")
+        store.set_meta("key_fingerprint", b"y")
+        assert store.get_meta("key_fingerprint") == b"y"
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

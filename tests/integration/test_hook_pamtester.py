@@ -1,0 +1,198 @@
+"""The hook through the real pam_python.so, driven by pamtester: every outcome a login has."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from conftest import HOOK, Enrolled, enroll
+
+from support.daemon import Daemon
+from support.oath import oathtool
+from support.pam import PAM_PYTHON, pam_service, pamtester
+from support.users import set_password
+
+pytestmark = pytest.mark.integration
+
+
+def hook_line(daemon: Daemon, *arguments: str, control: str = "required") -> str:
+    return f"auth {control} {PAM_PYTHON} {HOOK} socket={daemon.socket} {' '.join(arguments)}"
+
+
+@pytest.fixture
+def service(hook_daemon: Daemon) -> Iterator[str]:
+    with pam_service(
+        "twofa-test", [hook_line(hook_daemon), "account required pam_permit.so"]
+    ) as name:
+        yield name
+
+
+def test_right_code_is_accepted(service: str, enrolled: Enrolled) -> None:
+    result = pamtester(service, enrolled.user.name, [enrolled.codes.next()])
+    assert result.ok, result
+    assert result.prompts_stripped == ["Verification code:"]
+
+
+def test_wrong_code_is_refused(service: str, enrolled: Enrolled) -> None:
+    result = pamtester(service, enrolled.user.name, ["000000"])
+    assert not result.ok
+    assert "Invalid verification code" in result.output
+    assert "Authentication failure" in result.output
+
+
+def test_a_code_works_once(service: str, enrolled: Enrolled) -> None:
+    code = enrolled.codes.next()
+    assert pamtester(service, enrolled.user.name, [code]).ok
+    replay = pamtester(service, enrolled.user.name, [code])
+    assert not replay.ok and "Invalid verification code" in replay.output
+
+
+def test_spaces_in_the_code_are_ignored(service: str, enrolled: Enrolled) -> None:
+    code = enrolled.codes.next()
+    assert pamtester(service, enrolled.user.name, [f" {code[:3]} {code[3:]} "]).ok
+
+
+def test_a_recovery_code_works_once(service: str, enrolled: Enrolled) -> None:
+    code = enrolled.recovery_codes[0]
+    first = pamtester(service, enrolled.user.name, [code.upper()])
+    assert first.ok, first
+    assert "Recovery code accepted; 7 left." in first.output
+    again = pamtester(service, enrolled.user.name, [code])
+    assert not again.ok and "Invalid verification code" in again.output
+
+
+def test_failures_lock_the_account(service: str, enrolled: Enrolled) -> None:
+    for _ in range(5):
+        assert not pamtester(service, enrolled.user.name, ["000000"]).ok
+    locked = pamtester(service, enrolled.user.name, [enrolled.codes.next()])
+    assert not locked.ok
+    assert re.search(r"Too many failed attempts; try again in \d+ seconds", locked.output)
+    assert locked.prompts_stripped == []  # no code is even asked for
+
+
+def test_an_unknown_user_is_prompted_then_refused(service: str) -> None:
+    result = pamtester(service, "nosuchuser-twofa", ["123456"])
+    assert result.prompts_stripped == ["Verification code:"]
+    assert not result.ok and "Invalid verification code" in result.output
+
+
+def test_a_user_without_2fa_passes_under_an_optional_policy(service: str, person: object) -> None:
+    result = pamtester(service, person.name, [])  # type: ignore[attr-defined]
+    assert result.ok and result.prompts_stripped == []
+
+
+def test_a_daemon_that_is_down_refuses_by_default(hook_daemon: Daemon, enrolled: Enrolled) -> None:
+    with pam_service(
+        "twofa-test", [hook_line(hook_daemon), "account required pam_permit.so"]
+    ) as name:
+        hook_daemon.stop()
+        result = pamtester(name, enrolled.user.name, ["123456"])
+    assert not result.ok
+    assert "Two-step verification is unavailable; login refused" in result.output
+    assert "Authentication service cannot retrieve authentication info" in result.output
+
+
+def test_fail_open_lets_logins_through_when_the_daemon_is_down(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    lines = [hook_line(hook_daemon, "fail=open"), "account required pam_permit.so"]
+    with pam_service("twofa-test", lines) as name:
+        hook_daemon.stop()
+        result = pamtester(name, enrolled.user.name, [])
+    assert result.ok and result.prompts_stripped == []
+
+
+def test_a_custom_prompt_and_unknown_arguments(hook_daemon: Daemon, enrolled: Enrolled) -> None:
+    lines = [
+        hook_line(hook_daemon, "[prompt=Code from your phone:]", "frobnicate"),
+        "account required pam_permit.so",
+    ]
+    with pam_service("twofa-test", lines) as name:
+        result = pamtester(name, enrolled.user.name, [enrolled.codes.next()])
+    assert result.ok and result.prompts_stripped == ["Code from your phone:"]
+
+
+def test_required_without_setup_is_refused_when_enrollment_at_login_is_off(
+    hook_daemon: Daemon, service: str, policy_path: object, person: object
+) -> None:
+    policy_path.write_text("default: required\nenrollment: {at_login: false}\n")  # type: ignore[attr-defined]
+    enroll(hook_daemon, "root")  # so that the lock-out guard lets this policy in
+    hook_daemon.request("reload")
+    result = pamtester(service, person.name, [])  # type: ignore[attr-defined]
+    assert not result.ok
+    assert "Two-step verification is required for this account but is not set up" in result.output
+
+
+def test_first_login_walks_through_enrollment(
+    hook_daemon: Daemon, service: str, policy_path: object, person: object
+) -> None:
+    policy_path.write_text("default: required\n")  # type: ignore[attr-defined]
+    hook_daemon.request("reload")
+    shown: dict[str, str] = {}
+
+    def code_from_screen(output: str) -> str:
+        key = re.search(r"Key: ((?:[A-Z2-7]{4} ?){8})", output)
+        assert key, output
+        shown["secret"] = key.group(1).replace(" ", "")
+        return oathtool(shown["secret"], __import__("time").time())
+
+    result = pamtester(service, person.name, [code_from_screen, ""])  # type: ignore[attr-defined]
+    assert result.ok, result
+    assert "otpauth://totp/" in result.output and "█" in result.output
+    assert result.prompts[0].strip() == "Enter the code from your app to confirm:"
+    assert "Press Enter once they are stored:" in result.prompts[1]
+    recovery = re.findall(r"^    ([0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4})$", result.output, re.M)
+    assert len(recovery) == 8
+    status = hook_daemon.request("status", user=person.name)  # type: ignore[attr-defined]
+    assert status["enrollment"] == "active"
+    # A later login asks for a code, and a recovery code shown at set-up works.
+    later = pamtester(service, person.name, [recovery[3]])  # type: ignore[attr-defined]
+    assert later.ok and later.prompts_stripped == ["Verification code:"]
+
+
+def test_three_wrong_codes_at_setup_enable_nothing(
+    hook_daemon: Daemon, service: str, policy_path: object, person: object
+) -> None:
+    policy_path.write_text("default: required\n")  # type: ignore[attr-defined]
+    hook_daemon.request("reload")
+    result = pamtester(service, person.name, ["000000", "111111", "222222"])  # type: ignore[attr-defined]
+    assert not result.ok
+    assert result.prompts_stripped == ["Enter the code from your app to confirm:"] * 3
+    assert "Set-up failed: two-step verification was not enabled." in result.output
+    assert hook_daemon.request("status", user=person.name)["enrollment"] == "pending"  # type: ignore[attr-defined]
+
+
+def test_single_prompt_hands_the_password_to_pam_unix(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    set_password(enrolled.user.name, "correct horse 42")
+    lines = [
+        hook_line(hook_daemon, "single_prompt", control="requisite"),
+        "auth required pam_unix.so use_first_pass",
+        "account required pam_permit.so",
+    ]
+    with pam_service("twofa-test", lines) as name:
+        good = pamtester(name, enrolled.user.name, ["correct horse 42" + enrolled.codes.next()])
+        assert good.ok, good
+        assert good.prompts_stripped == ["Password followed by verification code:"]
+        wrong_password = pamtester(
+            name, enrolled.user.name, ["wrong horse 42" + enrolled.codes.next()]
+        )
+        assert not wrong_password.ok
+        wrong_code = pamtester(name, enrolled.user.name, ["correct horse 42" + "000000"])
+        assert not wrong_code.ok and "Invalid verification code" in wrong_code.output
+
+
+def test_without_single_prompt_the_hook_never_sets_the_password(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    set_password(enrolled.user.name, "s3cret")
+    lines = [
+        hook_line(hook_daemon, control="requisite"),
+        "auth required pam_unix.so use_first_pass",
+        "account required pam_permit.so",
+    ]
+    with pam_service("twofa-test", lines) as name:
+        result = pamtester(name, enrolled.user.name, [enrolled.codes.next()])
+    assert not result.ok  # pam_unix found no password handed on, and use_first_pass asks none
