@@ -31,7 +31,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -375,6 +375,7 @@ def ssh_login(
     *,
     methods: str | None = None,
     options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Conversation:
     """Log in with the real OpenSSH client in a pty; answer its keyboard-interactive
     prompts with `answers` in order; run `command` on success.
@@ -383,9 +384,10 @@ def ssh_login(
     output in the transcript on success, 255 and "Permission denied (...)" on failure.
     `identity`: a private key (see `authorize_key`); then publickey is tried first.
     `methods`: the client's PreferredAuthentications. `options`: more ssh arguments
-    (e.g. ["-v"] for a client-side debug log in the transcript).
+    (e.g. ["-v"] for a client-side debug log in the transcript). `env`: for the client,
+    e.g. {"LC_ALL": "C.UTF-8"}: in the C locale OpenSSH masks non-ASCII text it is shown.
     """
     argv = ssh_command(
         server, user, identity=identity, command=command, methods=methods, options=options
     )
-    return run_in_pty(argv, answers, timeout=timeout)
+    return run_in_pty(argv, answers, timeout=timeout, env=env)
