@@ -39,5 +39,9 @@ $(STAMP): pyproject.toml Makefile
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Twofad, an sshd on 127.0.0.1:2222 through the hook, and a demo user; Ctrl-C undoes it all.
+demo: deps
+	$(VPY) tools/demo.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

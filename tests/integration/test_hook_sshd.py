@@ -169,3 +169,40 @@ def test_a_policy_exempting_loopback_asks_nothing(
     hook_daemon.request("reload")
     login = ssh_login(key_then_code, enrolled.user, [], identity=identity)
     assert login.ok and "LOGIN-OK" in login.output and login.prompts == []
+
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def shipped(path: Path, daemon: Daemon) -> list[str]:
+    """A shipped example's lines, pointed at this checkout's hook and the test daemon."""
+    installed = "/usr/lib/python3/dist-packages/pam_twofa/hook.py"
+    text = path.read_text().replace(installed, f"{HOOK} socket={daemon.socket}")
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize(
+    ("example", "drop_in", "with_key"),
+    [
+        ("sshd-key-then-code", "twofa-key-then-code.conf", True),
+        ("sshd-password-then-code", "twofa-password-then-code.conf", False),
+    ],
+)
+def test_the_shipped_examples_work_as_written(
+    hook_daemon: Daemon,
+    enrolled: Enrolled,
+    tmp_path: Path,
+    example: str,
+    drop_in: str,
+    with_key: bool,
+) -> None:
+    set_password(enrolled.user.name, "example-pw")
+    stack = shipped(CONFIG / "pam.d" / example, hook_daemon)
+    config = shipped(CONFIG / "sshd_config.d" / drop_in, hook_daemon)
+    identity = authorize_key(enrolled.user, tmp_path) if with_key else None
+    answers = [enrolled.codes.next()] if with_key else ["example-pw", enrolled.codes.next()]
+    with SshServer(stack, extra_config=config) as server:
+        login = ssh_login(server, enrolled.user, answers, identity=identity)
+        assert login.ok and "LOGIN-OK" in login.output, f"{login}\n{server.log_text()}"
+        refused = ssh_login(server, enrolled.user, answers[:-1] + ["000000"], identity=identity)
+        assert refused.returncode == 255
