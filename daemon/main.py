@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -112,7 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=max(1, min(args.max_connections, fd_limit - 32)),
     )
     service = Service(store, keys, policy, time.time, SystemDirectory())
-    server = Server(service, audit, load_policy=load_policy, limits=limits)
+    key_file = args.key_file or os.path.join(args.state_dir, KEY_NAME)
+    server = Server(
+        service,
+        audit,
+        load_policy=load_policy,
+        diagnostics=lambda: _file_facts(args.state_dir, key_file),
+        limits=limits,
+    )
     try:
         listening, owned_path = _listening_socket(args.socket)
     except (SocketInUse, OSError) as exc:
@@ -126,6 +134,21 @@ def main(argv: list[str] | None = None) -> int:
             _remove_socket_file(owned_path)
         store.close()
     return 0
+
+
+def _file_facts(state_dir: str, key_file: str) -> dict[str, object]:
+    """Modes of the files that guard the secrets, for `twofactl doctor`."""
+    facts: dict[str, object] = {"state_dir": state_dir, "key_file": key_file}
+    for name, path in (("state_dir", state_dir), ("key_file", key_file)):
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            facts[f"{name}_error"] = exc.strerror
+            continue
+        facts[f"{name}_mode"] = f"{stat.S_IMODE(info.st_mode):04o}"
+        facts[f"{name}_owner_uid"] = info.st_uid
+    facts["daemon_uid"] = os.geteuid()
+    return facts
 
 
 def _check_key_belongs(store: Store, keys: Keys) -> None:

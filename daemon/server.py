@@ -29,6 +29,7 @@ from .audit import Audit
 from .policy import Policy
 from .policy_file import PolicyError
 from .service import Service, ServiceError
+from .totp import TotpParams
 
 READ_CHUNK = 64 * 1024
 _PEERCRED = struct.Struct("3i")
@@ -65,8 +66,10 @@ class Server:
         audit: Audit,
         *,
         load_policy: Callable[[], Policy] | None = None,
+        diagnostics: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
     ) -> None:
+        self.diagnostics = diagnostics or dict
         self.service = service
         self.audit = audit
         self.load_policy = load_policy or Policy
@@ -87,6 +90,9 @@ class Server:
             "reload": self._reload,
             "policy.check": self._policy_check,
             "policy.explain": self._policy_explain,
+            "secret.show": self._show_secret,
+            "import": self._import,
+            "diagnose": self._diagnose,
         }
         missing = set(p.OPERATIONS) - set(self._handlers)
         assert not missing, f"operations without a handler: {missing}"
@@ -262,8 +268,41 @@ class Server:
     def _verify(self, role: str, user: str, code: str, **where: str) -> dict[str, Any]:
         return {"user": user, **self.service.verify(user, code, **where)}
 
-    def _enroll_begin(self, role: str, user: str) -> dict[str, Any]:
-        return self.service.enroll_begin(user)
+    def _enroll_begin(
+        self, role: str, user: str, replace: bool = False, code: str | None = None
+    ) -> dict[str, Any]:
+        return self.service.enroll_begin(
+            user, replace=replace, code=code, needs_proof=role == access.SELF
+        )
+
+    def _show_secret(self, role: str, user: str, code: str) -> dict[str, Any]:
+        return self.service.show_secret(user, code)
+
+    def _import(
+        self,
+        role: str,
+        user: str,
+        secret: str,
+        algorithm: str = "SHA1",
+        digits: int = 6,
+        period: int = 30,
+        recovery_codes: list[str] | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        params = TotpParams(algorithm, digits, period)
+        return self.service.import_secret(
+            user, secret, params, recovery_codes or [], replace=replace
+        )
+
+    def _diagnose(self, role: str) -> dict[str, Any]:
+        """What `twofactl doctor` cannot see from outside: files, policy, who can log in."""
+        policy = self.service.policy
+        return {
+            **self.diagnostics(),
+            "policy_source": policy.source,
+            "policy_rules": len(policy.rules),
+            "lockout_risk": self.service.policy_impact(policy)["lockout_risk"],
+        }
 
     def _enroll_confirm(self, role: str, user: str, code: str) -> dict[str, Any]:
         return self.service.enroll_confirm(user, code)

@@ -226,8 +226,19 @@ class Service:
 
     # --- enrollment ---------------------------------------------------------------
 
-    def enroll_begin(self, user: str) -> dict[str, Any]:
-        """Make a new pending secret; it replaces a pending one, never an active one."""
+    def enroll_begin(
+        self,
+        user: str,
+        *,
+        replace: bool = False,
+        code: str | None = None,
+        needs_proof: bool = False,
+    ) -> dict[str, Any]:
+        """Make a new pending secret; it replaces a pending one, never an active one.
+
+        With `replace`, an active secret keeps working until the new one is confirmed
+        (a renewal, or a new phone); a user renewing their own needs a current code.
+        """
         if self.directory.uid_of(user) is None:
             raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
         params = self.policy.totp
@@ -243,15 +254,20 @@ class Service:
             row = self.store.get_user(user)
             if row is None:
                 self.store.insert_user(user, now, pending_since=now, **pending)
-            elif row.active:
+                return
+            if row.active and not replace:
                 raise ServiceError(
                     p.ALREADY_ENROLLED,
-                    f"{user} already uses two-step verification; disable it first",
+                    f"{user} already uses two-step verification; "
+                    "renew the key with reset (twofa enroll --replace), or disable it first",
                 )
-            else:
-                self.store.update_user(row, pending_since=now, **pending)
+            self.store.update_user(row, pending_since=now, **pending)
 
-        self._atomic(begin)
+        self._with_proof(user, code, needs_proof and replace, begin)
+        return self._provisioning(user, secret, params)
+
+    def _provisioning(self, user: str, secret: str, params: totp.TotpParams) -> dict[str, Any]:
+        """What an app needs: the key, grouped for typing, the URI and its QR code."""
         uri = totp.provisioning_uri(secret, user, self.policy.issuer_name, params)
         return {
             "user": user,
@@ -264,6 +280,69 @@ class Service:
             "digits": params.digits,
             "period": params.period,
         }
+
+    def show_secret(self, user: str, code: str) -> dict[str, Any]:
+        """The active key again, to add a second device; only with a current code."""
+
+        def show(now: float) -> dict[str, Any]:
+            row = self._active_row(user)
+            return self._provisioning(user, self.keys.unseal(user, row.secret or b""), _params(row))
+
+        return self._with_proof(user, code, True, show)
+
+    def import_secret(
+        self,
+        user: str,
+        secret: str,
+        params: totp.TotpParams,
+        recovery_codes: list[str],
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """Take over a secret an app already has (google-authenticator, pam_oath).
+
+        The account is active at once; its old single-use codes become recovery codes.
+        Re-importing is refused unless `replace`, so running an import twice is safe.
+        """
+        if self.directory.uid_of(user) is None:
+            raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
+        sealed = self.keys.seal(user, secret)
+        digests = []
+        for code in recovery_codes:
+            canonical = recovery.normalize(code)
+            if canonical is None:
+                raise ServiceError(p.BAD_REQUEST, "a recovery code to import is malformed")
+            digests.append(recovery.digest(self.keys.recovery_key, user, canonical))
+        active = {
+            "secret": sealed,
+            "algorithm": params.algorithm,
+            "digits": params.digits,
+            "period": params.period,
+            "pending_secret": None,
+            "pending_algorithm": None,
+            "pending_digits": None,
+            "pending_period": None,
+            "pending_since": None,
+            "drift": 0,
+            "failures": 0,
+            "locked_until": None,
+            "hard_locked": 0,
+        }
+
+        def take_over(now: float) -> dict[str, Any]:
+            row = self.store.get_user(user)
+            if row is None:
+                self.store.insert_user(user, now, enrolled_at=now, **active)
+            elif row.active and not replace:
+                raise ServiceError(
+                    p.ALREADY_ENROLLED, f"{user} is already enrolled; use --replace to overwrite"
+                )
+            else:
+                self.store.update_user(row, enrolled_at=now, last_step=None, **active)
+            self.store.replace_recovery_codes(user, sorted(set(digests)), now)
+            return {"user": user, "state": "active", "recovery_codes": len(set(digests))}
+
+        return self._atomic(take_over)
 
     def enroll_confirm(self, user: str, code: str) -> dict[str, Any]:
         """Activate the pending secret with a code from the app; hand out recovery codes once."""
@@ -455,7 +534,18 @@ class Service:
         return ServiceError(p.INVALID_CODE, "the verification code was not accepted")
 
     def disable(self, user: str, code: str | None = None, *, needs_proof: bool = False) -> None:
-        """Switch two-step verification off: secret, pending set-up and recovery codes go."""
+        """Switch two-step verification off: secret, pending set-up and recovery codes go.
+
+        A user may not switch it off for themselves where the policy requires it.
+        """
+        if needs_proof:
+            decision = impact.requirement(self.policy, user, self.directory)
+            if decision.action == REQUIRED:
+                raise ServiceError(
+                    p.UNAUTHORIZED,
+                    f"the policy requires two-step verification for {user} "
+                    f"(rule {decision.rule!r}); ask an administrator",
+                )
 
         def remove(now: float) -> None:
             self.store.delete_user(self._known_row(user))

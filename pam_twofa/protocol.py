@@ -145,6 +145,42 @@ def validate_flag(value: object, name: str = "flag") -> bool:
 
 
 MAX_POLICY_TEXT = 48 * 1024
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
+def validate_secret(value: object, name: str = "secret") -> str:
+    """A TOTP key in base32 without padding: at least 80 bits, as older apps made them."""
+    if not isinstance(value, str) or not 16 <= len(value) <= 128:
+        raise _bad(f"{name} must be 16 to 128 base32 characters")
+    if not all(c in _BASE32 for c in value):
+        raise _bad(f"{name} must be base32 (A-Z, 2-7) without padding")
+    return value
+
+
+def validate_algorithm(value: object, name: str = "algorithm") -> str:
+    if value not in ("SHA1", "SHA256", "SHA512"):
+        raise _bad(f"{name} must be SHA1, SHA256 or SHA512")
+    return str(value)
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise _bad(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def validate_digits(value: object, name: str = "digits") -> int:
+    return _whole(value, name, 6, 8)
+
+
+def validate_period(value: object, name: str = "period") -> int:
+    return _whole(value, name, 15, 120)
+
+
+def validate_code_list(value: object, name: str = "recovery_codes") -> list[str]:
+    if not isinstance(value, list) or len(value) > 20:
+        raise _bad(f"{name} must be a list of at most 20 codes")
+    return [validate_code(code, f"{name}[{i}]") for i, code in enumerate(value)]
 
 
 def validate_policy_text(value: object, name: str = "text") -> str:
@@ -174,7 +210,12 @@ OPERATIONS: dict[str, dict[str, tuple[Callable[..., Any], bool]]] = {
     "ping": {},
     "check": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
     "verify": {"user": _USER, "code": _CODE, "service": _SERVICE, "rhost": _RHOST},
-    "enroll.begin": {"user": _USER},
+    "enroll.begin": {
+        "user": _USER,
+        "replace": (validate_flag, False),
+        "code": _OPTIONAL_CODE,
+    },
+    "secret.show": {"user": _USER, "code": _CODE},
     "enroll.confirm": {"user": _USER, "code": _CODE},
     "status": {"user": _USER},
     "list": {},
@@ -185,6 +226,16 @@ OPERATIONS: dict[str, dict[str, tuple[Callable[..., Any], bool]]] = {
     "reload": {"force": (validate_flag, False)},
     "policy.check": {"text": (validate_policy_text, True), "name": (validate_label, False)},
     "policy.explain": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
+    "import": {
+        "user": _USER,
+        "secret": (validate_secret, True),
+        "algorithm": (validate_algorithm, False),
+        "digits": (validate_digits, False),
+        "period": (validate_period, False),
+        "recovery_codes": (validate_code_list, False),
+        "replace": (validate_flag, False),
+    },
+    "diagnose": {},
 }
 
 

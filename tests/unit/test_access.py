@@ -15,7 +15,14 @@ def _role(accounts: Accounts, uid: int, op: str, **fields: str) -> str:
 
 def test_root_may_do_everything(accounts: Accounts) -> None:
     for op in p.OPERATIONS:
-        fields = {"user": "bob", "code": "1", "code1": "1", "code2": "2", "text": "x"}
+        fields = {
+            "user": "bob",
+            "code": "1",
+            "code1": "1",
+            "code2": "2",
+            "text": "x",
+            "secret": "A" * 32,
+        }
         schema = p.OPERATIONS[op]
         assert _role(accounts, 0, op, **{k: v for k, v in fields.items() if k in schema}) == ROOT
 

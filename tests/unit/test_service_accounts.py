@@ -1,0 +1,103 @@
+"""Renewal, a second device, import of existing secrets, and what a user may not do alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from pam_twofa import protocol as p
+from support.fakes import Clock
+from twofad import totp
+from twofad.policy_file import parse
+from twofad.service import Service, ServiceError
+
+PARAMS = totp.TotpParams()
+
+
+def code(secret: str, clock: Clock, steps: int = 0, params: totp.TotpParams = PARAMS) -> str:
+    return totp.code_at(secret, params, totp.time_step(clock.now, params.period) + steps)
+
+
+def enroll(service: Service, clock: Clock, user: str = "bob") -> str:
+    secret = service.enroll_begin(user)["secret"]
+    service.enroll_confirm(user, code(secret, clock, -1))
+    return secret
+
+
+def test_reset_keeps_the_old_key_until_the_new_one_is_confirmed(
+    service: Service, clock: Clock
+) -> None:
+    old = enroll(service, clock)
+    new = service.enroll_begin("bob", replace=True)["secret"]
+    assert new != old
+    assert service.status("bob")["renewal_pending"] is True
+    assert service.verify("bob", code(old, clock))["result"] == p.ACCEPTED
+    clock.advance(30)
+    service.enroll_confirm("bob", code(new, clock))
+    clock.advance(30)
+    assert service.verify("bob", code(old, clock))["result"] == p.REJECTED
+    assert service.verify("bob", code(new, clock))["result"] == p.ACCEPTED
+
+
+def test_a_user_renewing_their_own_key_needs_a_code(service: Service, clock: Clock) -> None:
+    old = enroll(service, clock)
+    with pytest.raises(ServiceError) as refused:
+        service.enroll_begin("bob", replace=True, needs_proof=True)
+    assert refused.value.code == p.UNAUTHORIZED
+    assert service.enroll_begin("bob", replace=True, code=code(old, clock), needs_proof=True)
+
+
+def test_show_secret_needs_a_current_code_and_gives_the_same_key(
+    service: Service, clock: Clock
+) -> None:
+    secret = enroll(service, clock)
+    with pytest.raises(ServiceError) as wrong:
+        service.show_secret("bob", "000000")
+    assert wrong.value.code == p.INVALID_CODE
+    shown = service.show_secret("bob", code(secret, clock))
+    assert shown["secret"] == secret and f"secret={secret}" in shown["uri"] and "█" in shown["qr"]
+
+
+def test_import_activates_at_once_with_scratch_codes(service: Service, clock: Clock) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"  # 26 characters: google-authenticator's 128 bits
+    reply = service.import_secret("bob", secret, PARAMS, ["12345678", "87654321"])
+    assert reply == {"user": "bob", "state": "active", "recovery_codes": 2}
+    assert service.check("bob")["action"] == p.PROMPT
+    assert service.verify("bob", code(secret, clock))["result"] == p.ACCEPTED
+    assert service.verify("bob", "1234 5678")["result"] == p.ACCEPTED
+    assert service.verify("bob", "12345678")["result"] == p.REPLAYED
+
+
+def test_import_keeps_other_parameters(service: Service, clock: Clock) -> None:
+    params = totp.TotpParams("SHA1", 8, 60)
+    secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+    service.import_secret("bob", secret, params, [])
+    assert service.verify("bob", code(secret, clock, params=params))["result"] == p.ACCEPTED
+
+
+def test_import_twice_is_refused_unless_replace(service: Service, clock: Clock) -> None:
+    service.import_secret("bob", "JBSWY3DPEHPK3PXPJBSWY3DPEH", PARAMS, ["12345678"])
+    with pytest.raises(ServiceError) as again:
+        service.import_secret("bob", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", PARAMS, [])
+    assert again.value.code == p.ALREADY_ENROLLED
+    assert service.verify("bob", "12345678")["result"] == p.ACCEPTED  # nothing changed
+    service.import_secret("bob", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", PARAMS, [], replace=True)
+    assert (
+        service.verify("bob", code("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", clock))["result"]
+        == p.ACCEPTED
+    )
+
+
+def test_import_for_an_unknown_user_is_refused(service: Service) -> None:
+    with pytest.raises(ServiceError) as refused:
+        service.import_secret("mallory", "JBSWY3DPEHPK3PXPJBSWY3DPEH", PARAMS, [])
+    assert refused.value.code == p.UNKNOWN_USER
+
+
+def test_a_user_cannot_switch_off_what_the_policy_requires(service: Service, clock: Clock) -> None:
+    secret = enroll(service, clock)
+    service.policy = parse("rules:\n  - {name: everyone-bob, users: [bob], action: required}\n")
+    with pytest.raises(ServiceError) as refused:
+        service.disable("bob", code(secret, clock), needs_proof=True)
+    assert refused.value.code == p.UNAUTHORIZED and "everyone-bob" in refused.value.message
+    service.disable("bob")  # an administrator may
+    assert service.status("bob")["enrollment"] == "none"
