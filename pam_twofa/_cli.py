@@ -11,6 +11,7 @@ from typing import Any
 
 from . import display
 from .client import Client, ClientError, RequestFailed, default_socket_path
+from .files import FileRefused, write_private
 
 Command = Callable[[Client, argparse.Namespace], int]
 
@@ -63,6 +64,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return fail(parser.prog, f"{exc.message} [{exc.code}]")
     except ClientError as exc:
         return fail(parser.prog, str(exc))
+    except FileRefused as exc:
+        return fail(parser.prog, str(exc))
     except KeyboardInterrupt:
         return fail(parser.prog, "interrupted")
 
@@ -107,3 +110,38 @@ def show_enrollment(data: dict[str, Any]) -> None:
 
 def show_recovery_codes(codes: list[str]) -> None:
     print("\n".join(display.recovery_codes(codes)))
+
+
+def on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm_interactively(client: Client, user: str, tries: int = 3) -> dict[str, Any] | None:
+    """Ask for a code from the app until one confirms the pending key (or tries run out)."""
+    import getpass
+
+    for attempt in range(1, tries + 1):
+        try:
+            code = getpass.getpass("Enter the code from the app to confirm: ")
+        except EOFError:
+            return None
+        try:
+            return client.request("enroll.confirm", user=user, code=code)
+        except RequestFailed as exc:
+            if exc.code not in ("invalid_code", "bad_request") or attempt == tries:
+                raise
+            print("That code does not match; wait for the next one and try again.", file=sys.stderr)
+    return None
+
+
+def deliver_recovery_codes(
+    codes: list[str], output: str | None, uid: int | None = None, gid: int | None = None
+) -> str:
+    """Print the codes, or write them to a private .txt file; say where they went."""
+    if output is None:
+        show_recovery_codes(codes)
+        return "printed"
+    text = "\n".join(display.recovery_codes(codes)) + "\n"
+    write_private(output, text, uid, gid)
+    print(f"Recovery codes written to {output} (mode 0600).")
+    return output

@@ -3,37 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import pwd
 import sys
 
-from . import _cli
-from .client import Client
+from . import _cli, doctor, migrate
+from .client import Client, RequestFailed
 
 VERIFY_EXIT = {"accepted": 0}
 DEFAULT_POLICY = "/etc/twofa/policy.yaml"
 
 
+ENROLLMENT_KEYS = ("user", "secret", "uri", "qr", "issuer", "algorithm", "digits", "period")
+
+
 def _enroll(client: Client, args: argparse.Namespace) -> int:
-    data = client.request("enroll.begin", user=args.user)
+    return _begin(client, args, replace=False)
+
+
+def _reset(client: Client, args: argparse.Namespace) -> int:
+    return _begin(client, args, replace=True)
+
+
+def _begin(client: Client, args: argparse.Namespace, *, replace: bool) -> int:
+    """A new pending key: shown, and on a terminal confirmed there and then."""
+    data = client.request("enroll.begin", user=args.user, replace=replace or None)
     if args.json:
-        _cli.print_json(
-            {
-                key: data[key]
-                for key in (
-                    "user",
-                    "secret",
-                    "uri",
-                    "qr",
-                    "issuer",
-                    "algorithm",
-                    "digits",
-                    "period",
-                )
-            }
-        )
+        _cli.print_json({key: data[key] for key in ENROLLMENT_KEYS})
         return 0
     _cli.show_enrollment(data)
     print()
-    print(f"Then confirm with: twofactl confirm {args.user} CODE")
+    if replace:
+        print("The current key keeps working until this one is confirmed.")
+    if not _cli.on_terminal():
+        print(f"Then confirm with: twofactl confirm {args.user} CODE")
+        return 0
+    confirmed = _cli.confirm_interactively(client, args.user)
+    if confirmed is None:
+        return _cli.fail("twofactl", "not confirmed; the new key stays pending")
+    print(f"Two-step verification is now active for {args.user} with this key.")
+    _cli.show_recovery_codes(confirmed["recovery_codes"])
     return 0
 
 
@@ -158,6 +166,38 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
+    if not args.regenerate:
+        return _cli.fail("twofactl", "say --regenerate: the old codes stop working")
+    data = client.request("recovery.regenerate", user=args.user)
+    if args.json and not args.output:
+        _cli.print_json(data)
+        return 0
+    owner = pwd.getpwnam(args.user) if args.output else None
+    where = _cli.deliver_recovery_codes(
+        data["recovery_codes"],
+        args.output,
+        owner.pw_uid if owner else None,
+        owner.pw_gid if owner else None,
+    )
+    if args.json:
+        _cli.print_json(
+            {"user": args.user, "recovery_codes": len(data["recovery_codes"]), "output": where}
+        )
+    return 0
+
+
+def _resync(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("resync", user=args.user, code1=args.code1, code2=args.code2)
+    if args.json:
+        _cli.print_json(data)
+    elif data["result"] == "accepted":
+        print(f"{args.user}: clock offset set to {data['drift']} steps of the code period.")
+    else:
+        print(f"{args.user}: {data['result']}: no two consecutive codes within 10 minutes")
+    return 0 if data["result"] == "accepted" else 1
+
+
 def _disable(client: Client, args: argparse.Namespace) -> int:
     data = client.request("disable", user=args.user)
     if args.json:
@@ -177,6 +217,95 @@ def _unlock(client: Client, args: argparse.Namespace) -> int:
     else:
         print(f"{args.user} is unlocked; the failure count is back to 0.")
     return 0
+
+
+def _doctor(client: Client, args: argparse.Namespace) -> int:
+    setup = doctor.Setup(
+        sshd_service=args.sshd_service,
+        login_service=args.login_service,
+        sshd_config=args.sshd_config,
+    )
+    checks = doctor.run_checks(client, setup)
+    if args.json:
+        _cli.print_json([check.as_dict() for check in checks])
+    else:
+        for check in checks:
+            print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
+
+
+def _try_login(client: Client, args: argparse.Namespace) -> int:
+    from . import trylogin
+
+    if not _cli.on_terminal():
+        return _cli.fail("twofactl", "try-login needs a terminal to ask the questions on")
+    print(f"Authenticating {args.user} as the PAM service {args.service!r} would:")
+    outcome = trylogin.authenticate(args.service, args.user, trylogin.Terminal(), args.rhost)
+    if outcome.ok:
+        print(f"Success: {args.user} could log in through {args.service}.")
+        return 0
+    stage = "authentication" if not outcome.authenticated else "account check"
+    return _cli.fail("twofactl", f"{args.user} could NOT log in: {stage} failed: {outcome.message}")
+
+
+def _import(client: Client, args: argparse.Namespace) -> int:
+    """Bring over secrets from google-authenticator or pam_oath; report each account."""
+    report: list[dict[str, object]] = []
+    if args.source == "google-authenticator":
+        users = args.users or migrate.users_with_google_authenticator(args.home_root)
+        entries = []
+        for user in users:
+            try:
+                entries.append(migrate.read_google_authenticator(user, args.home_root))
+            except migrate.Unusable as exc:
+                report.append({"user": user, "result": "skipped", "reason": str(exc)})
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as oath_file:
+                entries, skipped = migrate.parse_oath(oath_file.read())
+        except (OSError, UnicodeDecodeError) as exc:
+            return _cli.fail("twofactl", f"cannot read {args.file}: {exc}")
+        report += [{"user": who, "result": "skipped", "reason": why} for who, why in skipped]
+    for entry in entries:
+        report.append(_import_one(client, entry, args.replace))
+    if args.json:
+        _cli.print_json(report)
+    else:
+        for row in report:
+            reason = f": {row['reason']}" if row.get("reason") else ""
+            print(f"{row['user']}: {row['result']}{reason}")
+    imported = sum(1 for row in report if row["result"] == "imported")
+    if not args.json:
+        print(
+            f"{imported} imported, {len(report) - imported} skipped. The old files are untouched."
+        )
+    return 0 if imported or not report else 1
+
+
+def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str, object]:
+    try:
+        data = client.request(
+            "import",
+            user=entry.user,
+            secret=entry.secret,
+            algorithm=entry.algorithm,
+            digits=entry.digits,
+            period=entry.period,
+            recovery_codes=entry.recovery_codes,
+            replace=replace or None,
+        )
+    except RequestFailed as exc:
+        reason = exc.message if exc.code != "already_enrolled" else "already enrolled (--replace)"
+        return {"user": entry.user, "result": "skipped", "reason": reason}
+    notes = "; ".join(entry.notes)
+    row: dict[str, object] = {
+        "user": entry.user,
+        "result": "imported",
+        "recovery_codes": data["recovery_codes"],
+    }
+    if notes:
+        row["reason"] = notes
+    return row
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +361,78 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("user")
     sub = command("unlock", _unlock, "lift a lock-out after failed codes", "twofactl unlock alice")
     sub.add_argument("user")
+    sub = command(
+        "reset",
+        _reset,
+        "give a user a new key (a new phone); the old one works until the new is confirmed",
+        "twofactl reset alice",
+    )
+    sub.add_argument("user")
+    sub = command(
+        "recovery-codes",
+        _recovery_codes,
+        "make a user's new single-use recovery codes (the old ones stop working)",
+        "twofactl recovery-codes alice --regenerate --output /home/alice/recovery-codes.txt",
+    )
+    sub.add_argument("user")
+    sub.add_argument("--regenerate", action="store_true", help="required: replace the codes")
+    sub.add_argument(
+        "--output", metavar="FILE", help="write them to FILE (.txt, owned by the user, mode 0600)"
+    )
+    sub = command(
+        "resync",
+        _resync,
+        "fix a phone whose clock is off: two consecutive codes, searched within 10 minutes",
+        "twofactl resync alice 123456 654321",
+    )
+    sub.add_argument("user")
+    sub.add_argument("code1")
+    sub.add_argument("code2")
+    sub = command(
+        "doctor",
+        _doctor,
+        "check that two-step verification is really in force, and say what to fix",
+        "twofactl doctor",
+    )
+    sub.add_argument("--sshd-service", default="sshd", help="PAM service of sshd (default: sshd)")
+    sub.add_argument("--login-service", default="login", help="PAM service of the console")
+    sub.add_argument("--sshd-config", metavar="FILE", help="sshd's configuration (for sshd -T)")
+    sub = command(
+        "try-login",
+        _try_login,
+        "run a real PAM login for USER on this terminal, to prove the set-up before logging out",
+        "twofactl try-login alice --service sshd",
+    )
+    sub.add_argument("user")
+    sub.add_argument("--service", default="sshd", help="PAM service (default: %(default)s)")
+    sub.add_argument("--from", dest="rhost", metavar="IP", help="remote address to report")
+    imports = commands.add_parser(
+        "import",
+        help="bring over secrets from google-authenticator or pam_oath",
+        description="Import secrets phones already have; the old files are not touched.",
+    )
+    sources = imports.add_subparsers(title="sources", metavar="SOURCE")
+    sub = _cli.add_command(
+        sources,
+        "google-authenticator",
+        _import,
+        "import ~/.google_authenticator files (TOTP; scratch codes become recovery codes)",
+        "twofactl import google-authenticator --home-root /home alice bob",
+    )
+    sub.set_defaults(source="google-authenticator")
+    sub.add_argument("users", nargs="*", metavar="USER", help="default: every user with a file")
+    sub.add_argument("--home-root", default="/home", help="where homes are (default: /home)")
+    sub.add_argument("--replace", action="store_true", help="overwrite users already enrolled")
+    sub = _cli.add_command(
+        sources,
+        "oath",
+        _import,
+        "import a pam_oath users.oath file (HOTP/T30 and HOTP/T60 lines)",
+        "twofactl import oath /etc/users.oath",
+    )
+    sub.set_defaults(source="oath")
+    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("--replace", action="store_true", help="overwrite users already enrolled")
     sub = command(
         "reload",
         _reload,

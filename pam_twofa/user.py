@@ -1,4 +1,9 @@
-"""`twofa`: a person's own two-step verification, set up and managed from their shell."""
+"""`twofa`: a person's own two-step verification, set up and managed from their shell.
+
+Every request names the caller's own account; the daemon checks, from the socket's
+peer credentials, that it really is theirs. Anything that could weaken the account
+(a new key, the key shown again, new recovery codes, switching off) needs a current code.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +21,15 @@ def _me() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _ask_code(prompt: str) -> str:
+def _current_code(args: argparse.Namespace) -> str:
+    """The code given with --code, or asked for on the terminal."""
+    if args.code:
+        return str(args.code)
     if not sys.stdin.isatty():
-        raise SystemExit(_cli.fail("twofa", "a code is needed; run this on a terminal"))
-    return getpass.getpass(prompt)
+        raise SystemExit(
+            _cli.fail("twofa", "a current code is needed: give --code or use a terminal")
+        )
+    return getpass.getpass("Current verification code (or a recovery code): ")
 
 
 def _status(client: Client, args: argparse.Namespace) -> int:
@@ -27,43 +37,67 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _cli.print_json(data)
         return 0
-    print(f"Two-step verification for {data['user']}: {data['state']}")
-    if data["state"] == "active":
-        print(
-            f"  enrolled {_cli.when(data.get('enrolled_at'))}, "
-            f"last login {_cli.when(data.get('last_success'))}"
-        )
+    state = {"enabled": "on", "locked": "on, locked"}.get(data["state"], "off")
+    print(f"Two-step verification for {data['user']}: {state}")
+    if data.get("required"):
+        print(f"  required by the policy (rule {data['rule']!r})")
+    if data["enrollment"] == "active":
+        enrolled, last = _cli.when(data.get("enrolled_at")), _cli.when(data.get("last_success"))
+        print(f"  enrolled {enrolled}, last login {last}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
         print(f"  lock: {_cli.lock_text(data)}")
+    elif data["enrollment"] == "pending":
+        print("  a set-up was started but not confirmed: run `twofa enroll`")
     return 0
 
 
 def _enroll(client: Client, args: argparse.Namespace) -> int:
     user = _me()
-    data = client.request("enroll.begin", user=user)
+    code = _current_code(args) if args.replace else None
+    data = client.request("enroll.begin", user=user, replace=args.replace or None, code=code)
     if args.json:
-        _cli.print_json({k: data[k] for k in ("user", "secret", "uri", "qr")})
+        _cli.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
         return 0
     _cli.show_enrollment(data)
     print()
-    for attempt in range(3):
-        code = _ask_code("Enter the code from your app to confirm: ")
-        try:
-            confirmed = client.request("enroll.confirm", user=user, code=code)
-        except _cli.RequestFailed as exc:
-            if exc.code != "invalid_code" or attempt == 2:
-                raise
-            print("That code does not match; try the next one.", file=sys.stderr)
-            continue
-        print("Two-step verification is now active.")
-        _cli.show_recovery_codes(confirmed["recovery_codes"])
+    if not _cli.on_terminal():
+        return _cli.fail("twofa", "confirming needs a terminal; run `twofa enroll` on one")
+    confirmed = _cli.confirm_interactively(client, user)
+    if confirmed is None:
+        return _cli.fail("twofa", "not confirmed; nothing was switched on")
+    print("Two-step verification is now active.")
+    _cli.show_recovery_codes(confirmed["recovery_codes"])
+    return 0
+
+
+def _show_qr(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("secret.show", user=_me(), code=_current_code(args))
+    if args.json:
+        _cli.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
         return 0
-    return 1
+    print("Your current key, to add another device (it makes the same codes):")
+    print()
+    _cli.show_enrollment(data)
+    return 0
+
+
+def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
+    if not args.regenerate:
+        return _cli.fail("twofa", "say --regenerate: your old recovery codes stop working")
+    data = client.request("recovery.regenerate", user=_me(), code=_current_code(args))
+    if args.json and not args.output:
+        _cli.print_json(data)
+        return 0
+    where = _cli.deliver_recovery_codes(data["recovery_codes"], args.output)
+    if args.json:
+        _cli.print_json(
+            {"user": data["user"], "recovery_codes": len(data["recovery_codes"]), "output": where}
+        )
+    return 0
 
 
 def _disable(client: Client, args: argparse.Namespace) -> int:
-    code = args.code or _ask_code("Current verification code: ")
-    data = client.request("disable", user=_me(), code=code)
+    data = client.request("disable", user=_me(), code=_current_code(args))
     if args.json:
         _cli.print_json(data)
     else:
@@ -71,14 +105,15 @@ def _disable(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
-    code = args.code or _ask_code("Current verification code: ")
-    data = client.request("recovery.regenerate", user=_me(), code=code)
+def _resync(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("resync", user=_me(), code1=args.code1, code2=args.code2)
     if args.json:
         _cli.print_json(data)
+    elif data["result"] == "accepted":
+        print("Your phone's clock offset is recorded; codes from it work again.")
     else:
-        _cli.show_recovery_codes(data["recovery_codes"])
-    return 0
+        print(f"{data['result']}: enter two codes in a row, as the app shows them")
+    return 0 if data["result"] == "accepted" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,17 +130,38 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         return _cli.add_command(commands, name, handler, help, example)
 
+    def with_code(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--code", help="a current code (asked for on the terminal if not given)")
+
     command("status", _status, "show whether two-step verification is on", "twofa status")
-    command("enroll", _enroll, "set up your authenticator app", "twofa enroll")
-    sub = command("disable", _disable, "switch two-step verification off", "twofa disable")
-    sub.add_argument("--code", help="a current code (asked for if not given)")
+    sub = command("enroll", _enroll, "set up your authenticator app", "twofa enroll")
+    sub.add_argument(
+        "--replace", action="store_true", help="replace your key (needs a current code)"
+    )
+    with_code(sub)
+    sub = command(
+        "show-qr", _show_qr, "show your key again, to add a second device", "twofa show-qr"
+    )
+    with_code(sub)
     sub = command(
         "recovery-codes",
         _recovery_codes,
         "replace your recovery codes with new ones",
-        "twofa recovery-codes",
+        "twofa recovery-codes --regenerate --output ~/recovery-codes.txt",
     )
-    sub.add_argument("--code", help="a current code (asked for if not given)")
+    sub.add_argument("--regenerate", action="store_true", help="required: replace the codes")
+    sub.add_argument("--output", metavar="FILE", help="write them to FILE (.txt, mode 0600)")
+    with_code(sub)
+    sub = command("disable", _disable, "switch two-step verification off", "twofa disable")
+    with_code(sub)
+    sub = command(
+        "resync",
+        _resync,
+        "if your phone's clock is off: give two codes in a row",
+        "twofa resync 123456 654321",
+    )
+    sub.add_argument("code1")
+    sub.add_argument("code2")
     return parser
 
 

@@ -1,0 +1,348 @@
+"""`twofactl doctor`: is two-step verification really in force, and what to fix if not.
+
+Each check looks at one thing an administrator can get wrong: the daemon, the policy,
+where the hook sits in the PAM stacks, what sshd really runs (`sshd -T`), the clock,
+the files that guard the secrets, and whether an administrator can still log in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .client import Client, ClientError
+
+PAM_DIR = "/etc/pam.d"
+HOOK_NAME = "pam_twofa/hook.py"
+TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        text = f"{mark} {self.check}: {self.detail}"
+        return f"{text}\n    fix: {self.fix}" if not self.ok and self.fix else text
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where to look: the defaults are the system's own files."""
+
+    sshd_service: str = "sshd"
+    login_service: str = "login"
+    sshd_config: str | None = None
+    sshd_binary: str = "/usr/sbin/sshd"
+    pam_dir: str = PAM_DIR
+
+
+def run_checks(client: Client, setup: Setup) -> list[Check]:
+    checks = [_daemon(client)]
+    facts = _diagnose(client) if checks[0].ok else None
+    checks.append(_policy(client, facts))
+    checks.append(pam_stack(setup.pam_dir, setup.sshd_service))
+    checks.append(pam_stack(setup.pam_dir, setup.login_service))
+    checks.append(sshd_settings(setup))
+    checks.append(clock())
+    checks.extend(_files(facts))
+    checks.append(_administrators(facts))
+    return checks
+
+
+# --- the daemon and its policy ---------------------------------------------------------
+
+
+def _daemon(client: Client) -> Check:
+    try:
+        client.request("ping")
+    except ClientError as exc:
+        return Check(
+            "daemon",
+            False,
+            str(exc),
+            "start it: systemctl enable --now twofad.socket (or run twofad)",
+        )
+    return Check("daemon", True, f"twofad answers on {client.path}")
+
+
+def _diagnose(client: Client) -> dict[str, Any] | None:
+    try:
+        return client.request("diagnose")
+    except ClientError:
+        return None
+
+
+def _policy(client: Client, facts: dict[str, Any] | None) -> Check:
+    if facts is None:
+        return Check("policy", False, "cannot ask the daemon", "see the daemon check")
+    source = str(facts.get("policy_source"))
+    if os.path.isfile(source):
+        try:
+            with open(source, encoding="utf-8") as policy_file:
+                client.request("policy.check", text=policy_file.read(), name=source)
+        except ClientError as exc:
+            message = getattr(exc, "message", str(exc)).splitlines()
+            return Check(
+                "policy",
+                False,
+                f"{source} has errors (the daemon keeps its last good policy): {message[0]}",
+                f"twofactl policy check {source}, fix it, then twofactl reload",
+            )
+        except (OSError, UnicodeDecodeError) as exc:
+            return Check("policy", False, f"cannot read {source}: {exc}", f"check {source}")
+    return Check("policy", True, f"{source}: valid, {facts.get('policy_rules')} rules in force")
+
+
+# --- PAM --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    control: str
+    module: str
+    arguments: tuple[str, ...]
+    origin: str
+
+
+def _auth_lines(pam_dir: str, service: str, depth: int = 0) -> list[_Line]:
+    """The auth lines of a PAM service, with @include and include/substack expanded."""
+    path = os.path.join(pam_dir, service)
+    if depth > 8:
+        return []
+    with open(path, encoding="utf-8") as stack:
+        text = stack.read()
+    lines: list[_Line] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        words = _pam_words(raw.split("#", 1)[0])
+        if not words:
+            continue
+        if words[0] == "@include" and len(words) > 1:
+            lines += _auth_lines(pam_dir, words[1], depth + 1)
+            continue
+        kind = words[0].lstrip("-").lower()
+        if kind != "auth" or len(words) < 3:
+            continue
+        control, module = words[1], words[2]
+        if control in ("include", "substack"):
+            lines += _auth_lines(pam_dir, module, depth + 1)
+            continue
+        lines.append(_Line(control, module, tuple(words[3:]), f"{path}:{number}"))
+    return lines
+
+
+def _pam_words(text: str) -> list[str]:
+    """Split a PAM line, keeping [bracketed controls or arguments] whole."""
+    words: list[str] = []
+    current = ""
+    depth = 0
+    for char in text:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        if char.isspace() and depth == 0:
+            if current:
+                words.append(current)
+            current = ""
+        else:
+            current += char
+    if current:
+        words.append(current)
+    return words
+
+
+def _is_hook(line: _Line) -> bool:
+    return line.module.endswith("pam_python.so") and any(
+        argument.endswith(HOOK_NAME) for argument in line.arguments[:1]
+    )
+
+
+def _ends_stack_on_success(control: str) -> int | None:
+    """How far a success jumps: 0 ends the stack here, N skips N lines, None goes on."""
+    if control == "sufficient":
+        return 0
+    if control.startswith("["):
+        for pair in control.strip("[]").split():
+            name, _, action = pair.partition("=")
+            if name == "success":
+                if action == "done":
+                    return 0
+                if action.isdigit():
+                    return int(action)
+    return None
+
+
+def pam_stack(pam_dir: str, service: str) -> Check:
+    name = f"PAM {service}"
+    try:
+        lines = _auth_lines(pam_dir, service)
+    except OSError as exc:
+        return Check(name, False, f"cannot read {exc.filename}: {exc.strerror}", "")
+    hooks = [index for index, line in enumerate(lines) if _is_hook(line)]
+    example = "auth required pam_python.so /usr/lib/python3/dist-packages/pam_twofa/hook.py"
+    if not hooks:
+        return Check(
+            name,
+            False,
+            f"the hook is not in the auth stack of {os.path.join(pam_dir, service)}",
+            f"add '{example}' (see the examples in /usr/share/doc/pam-twofa)",
+        )
+    position = hooks[0]
+    hook = lines[position]
+    if hook.control not in ("required", "requisite") and "default=bad" not in hook.control:
+        return Check(
+            name,
+            False,
+            f"{hook.origin}: the hook is '{hook.control}', so a wrong code would not stop a login",
+            "make it 'required' (or 'requisite')",
+        )
+    for index, line in enumerate(lines[:position]):
+        jump = _ends_stack_on_success(line.control)
+        if jump is not None and index + jump >= position:
+            return Check(
+                name,
+                False,
+                f"{line.origin}: '{line.control} {line.module}' succeeds past the hook, "
+                "which then never runs",
+                "move the hook before it, or make that line 'required'/'requisite'",
+            )
+    return Check(name, True, f"{hook.origin}: the hook runs ({hook.control})")
+
+
+# --- sshd ------------------------------------------------------------------------------
+
+
+def sshd_settings(setup: Setup) -> Check:
+    command = [setup.sshd_binary, "-T"]
+    if setup.sshd_config:
+        command += ["-f", setup.sshd_config]
+    if not shutil.which(setup.sshd_binary):
+        return Check("sshd", False, f"{setup.sshd_binary} not found", "install openssh-server")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return Check("sshd", False, f"sshd -T failed: {reason}", "fix sshd's configuration")
+    settings: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key, value)
+    problems = []
+    if settings.get("usepam") != "yes":
+        problems.append("UsePAM is not yes")
+    if settings.get("kbdinteractiveauthentication") != "yes":
+        problems.append("KbdInteractiveAuthentication is not yes")
+    methods = settings.get("authenticationmethods", "any")
+    if methods == "any" or any("keyboard-interactive" not in chain for chain in methods.split()):
+        problems.append(f"AuthenticationMethods '{methods}' lets a login in without PAM's prompts")
+    if problems:
+        return Check(
+            "sshd",
+            False,
+            "; ".join(problems),
+            "use the drop-in from the examples: UsePAM yes, KbdInteractiveAuthentication yes, "
+            "AuthenticationMethods publickey,keyboard-interactive:pam",
+        )
+    return Check("sshd", True, f"UsePAM yes, keyboard-interactive, AuthenticationMethods {methods}")
+
+
+# --- the clock -------------------------------------------------------------------------
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = (
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("rest", ctypes.c_long * 32),
+    )
+
+
+def clock() -> Check:
+    """Codes are made from the time: a clock off by a minute refuses every code."""
+    synced = _timedatectl()
+    if synced is None:
+        timex = _Timex()
+        state = ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(timex))
+        synced = state != TIME_ERROR if state >= 0 else None
+    if synced:
+        return Check("clock", True, "synchronised (NTP)")
+    return Check(
+        "clock",
+        False,
+        "not known to be synchronised: codes from phones may not match",
+        "enable NTP: timedatectl set-ntp true (or install chrony or systemd-timesyncd)",
+    )
+
+
+def _timedatectl() -> bool | None:
+    if not shutil.which("timedatectl"):
+        return None
+    done = subprocess.run(
+        ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    value = done.stdout.strip()
+    return {"yes": True, "no": False}.get(value) if done.returncode == 0 else None
+
+
+# --- the files that guard the secrets, and who can log in ------------------------------
+
+
+def _files(facts: dict[str, Any] | None) -> list[Check]:
+    if facts is None:
+        return [Check("key file", False, "cannot ask the daemon", "see the daemon check")]
+    checks = []
+    daemon_uid = facts.get("daemon_uid")
+    for name, label, allowed in (
+        ("key_file", "key file", ("0400", "0600")),
+        ("state_dir", "state directory", ("0700",)),
+    ):
+        path = facts.get(name)
+        mode = facts.get(f"{name}_mode")
+        owner = facts.get(f"{name}_owner_uid")
+        if mode is None:
+            checks.append(Check(label, False, f"{path}: {facts.get(name + '_error')}", ""))
+        elif mode not in allowed or owner not in (0, daemon_uid):
+            checks.append(
+                Check(
+                    label,
+                    False,
+                    f"{path} is mode {mode}, owner uid {owner}",
+                    f"chmod {allowed[0]} {path}; owned by root or the daemon's user",
+                )
+            )
+        else:
+            checks.append(Check(label, True, f"{path} mode {mode}"))
+    return checks
+
+
+def _administrators(facts: dict[str, Any] | None) -> Check:
+    if facts is None:
+        return Check("administrators", False, "cannot ask the daemon", "see the daemon check")
+    risk = facts.get("lockout_risk")
+    if risk:
+        return Check(
+            "administrators",
+            False,
+            str(risk),
+            "enroll an administrator (twofactl enroll USER) or set enrollment.at_login: true",
+        )
+    return Check("administrators", True, "at least one administrator can log in")

@@ -1,0 +1,172 @@
+"""Reading the secrets other TOTP modules left behind, so phones already set up keep working.
+
+google-authenticator-libpam keeps `~/.google_authenticator`: the base32 secret on the
+first line, option lines starting with `"`, then 8-digit emergency scratch codes.
+pam_oath keeps one `users.oath` file: `HOTP/T30[/digits] user pin hexsecret ...`.
+Only time-based (TOTP) entries can be imported; counter-based ones are refused with
+the reason, because twofad does not do HOTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import pwd
+import stat
+from dataclasses import dataclass, field
+
+MAX_FILE_BYTES = 64 * 1024
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
+class Unusable(Exception):
+    """This entry cannot be imported; the message says why, without any secret in it."""
+
+
+@dataclass
+class Entry:
+    """One account's secret as another module kept it, ready to send to twofad."""
+
+    user: str
+    secret: str
+    algorithm: str = "SHA1"
+    digits: int = 6
+    period: int = 30
+    recovery_codes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- google-authenticator ----------------------------------------------------------------
+
+
+def parse_google_authenticator(user: str, text: str) -> Entry:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise Unusable("the file is empty")
+    secret = lines[0].replace(" ", "").upper().rstrip("=")
+    if not 16 <= len(secret) <= 128 or not set(secret) <= _BASE32:
+        raise Unusable("the first line is not a base32 secret of at least 80 bits")
+    entry = Entry(user, secret)
+    for line in lines[1:]:
+        if line.startswith('"'):
+            _google_option(entry, line[1:].split())
+        elif line.isdigit() and len(line) == 8:
+            entry.recovery_codes.append(line)
+        else:
+            raise Unusable("a line is neither an option nor an 8-digit scratch code")
+    if len(entry.recovery_codes) > 20:
+        entry.notes.append(f"only the first 20 of {len(entry.recovery_codes)} scratch codes kept")
+        entry.recovery_codes = entry.recovery_codes[:20]
+    return entry
+
+
+def _google_option(entry: Entry, words: list[str]) -> None:
+    if not words:
+        return
+    name = words[0]
+    if name == "HOTP_COUNTER":
+        raise Unusable("counter-based (HOTP) codes are not supported; only time-based (TOTP)")
+    if name == "STEP_SIZE":
+        try:
+            entry.period = int(words[1])
+        except (IndexError, ValueError):
+            raise Unusable("STEP_SIZE is not a number") from None
+        if not 15 <= entry.period <= 120:
+            raise Unusable(f"STEP_SIZE {entry.period} is outside 15 to 120 seconds")
+    elif name == "WINDOW_SIZE" and len(words) > 1 and words[1] != "3":
+        entry.notes.append(
+            f"WINDOW_SIZE {words[1]} not kept: the policy's totp.window applies to everyone"
+        )
+
+
+def read_google_authenticator(user: str, home_root: str | None = None) -> Entry:
+    """Read `user`'s ~/.google_authenticator, refusing files that are not plainly theirs."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise Unusable("no such user") from None
+    home = os.path.join(home_root, user) if home_root else entry.pw_dir
+    path = os.path.join(home, ".google_authenticator")
+    text = _read_owned(path, entry.pw_uid)
+    return parse_google_authenticator(user, text)
+
+
+def users_with_google_authenticator(home_root: str) -> list[str]:
+    """Accounts whose home under `home_root` holds a .google_authenticator file."""
+    found = []
+    for entry in pwd.getpwall():
+        home = os.path.join(home_root, entry.pw_name)
+        candidates = {home, entry.pw_dir} if entry.pw_dir.startswith(home_root) else {home}
+        if any(os.path.lexists(os.path.join(h, ".google_authenticator")) for h in candidates):
+            found.append(entry.pw_name)
+    return sorted(found)
+
+
+def _read_owned(path: str, uid: int) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise Unusable(f"{path} does not exist") from None
+    except OSError as exc:
+        raise Unusable(f"{path}: {exc.strerror} (a symbolic link is refused)") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Unusable(f"{path} is not a regular file")
+        if info.st_uid != uid:
+            raise Unusable(f"{path} is not owned by its user")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise Unusable(f"{path} is too large to be a google-authenticator file")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise Unusable(f"{path} is not a text file") from None
+
+
+# --- pam_oath ------------------------------------------------------------------------
+
+
+def parse_oath(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Entries of a users.oath file, and (user or line, reason) for those skipped."""
+    entries: list[Entry] = []
+    skipped: list[tuple[str, str]] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        label = words[1] if len(words) > 1 else f"line {number}"
+        try:
+            entries.append(_oath_entry(words))
+        except Unusable as exc:
+            skipped.append((label, f"line {number}: {exc}"))
+    return entries, skipped
+
+
+def _oath_entry(words: list[str]) -> Entry:
+    if len(words) < 4:
+        raise Unusable("expected: TYPE USER PIN SECRET")
+    kind, user, pin, hex_secret = words[:4]
+    parts = kind.upper().split("/")
+    if parts[0] != "HOTP" or len(parts) < 2 or not parts[1].startswith("T"):
+        raise Unusable(f"{kind!r} is counter-based or unknown; only HOTP/T<seconds> (TOTP) is")
+    try:
+        period = int(parts[1][1:])
+        digits = int(parts[2]) if len(parts) > 2 else 6
+    except ValueError:
+        raise Unusable(f"{kind!r} is not of the form HOTP/T30 or HOTP/T30/6") from None
+    if not 15 <= period <= 120 or not 6 <= digits <= 8:
+        raise Unusable(f"{kind!r}: period must be 15-120 s and digits 6-8")
+    try:
+        raw = binascii.unhexlify(hex_secret)
+    except (binascii.Error, ValueError):
+        raise Unusable("the secret is not hexadecimal") from None
+    if len(raw) < 10:
+        raise Unusable("the secret is shorter than 80 bits")
+    secret = base64.b32encode(raw).decode().rstrip("=")
+    entry = Entry(user, secret, digits=digits, period=period)
+    if pin not in ("-", "+"):
+        entry.notes.append("its PIN is not kept: the password module asks for the password")
+    return entry
