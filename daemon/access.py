@@ -31,6 +31,8 @@ OWN_ACCOUNT_OPERATIONS = frozenset(
         "disable",
         "recovery.regenerate",
         "resync",
+        "policy.explain",
+        "secret.show",
     }
 )
 

@@ -32,10 +32,22 @@ def test_anyone_may_ping(accounts: Accounts) -> None:
 
 
 @pytest.mark.parametrize(
-    "op", ["check", "enroll.begin", "enroll.confirm", "status", "disable", "recovery.regenerate"]
+    "op",
+    [
+        "check",
+        "enroll.begin",
+        "enroll.confirm",
+        "status",
+        "disable",
+        "recovery.regenerate",
+        "secret.show",
+        "policy.explain",
+    ],
 )
 def test_a_user_acts_on_their_own_account(accounts: Accounts, op: str) -> None:
-    fields = {"user": "bob"} if op not in ("enroll.confirm",) else {"user": "bob", "code": "1"}
+    fields = (
+        {"user": "bob", "code": "1"} if op in ("enroll.confirm", "secret.show") else {"user": "bob"}
+    )
     assert _role(accounts, 1001, op, **fields) == SELF
 
 
