@@ -169,16 +169,19 @@ def _is_hook(line: _Line) -> bool:
     )
 
 
-def _ends_stack_on_success(control: str) -> int | None:
-    """How far a success jumps: 0 ends the stack here, N skips N lines, None goes on."""
+_ENDS = 10**6  # a success that ends the stack skips everything after it
+
+
+def _lines_skipped_on_success(control: str) -> int | None:
+    """How many following lines a success skips (_ENDS: all of them), None if it goes on."""
     if control == "sufficient":
-        return 0
+        return _ENDS
     if control.startswith("["):
         for pair in control.strip("[]").split():
             name, _, action = pair.partition("=")
             if name == "success":
                 if action == "done":
-                    return 0
+                    return _ENDS
                 if action.isdigit():
                     return int(action)
     return None
@@ -209,8 +212,8 @@ def pam_stack(pam_dir: str, service: str) -> Check:
             "make it 'required' (or 'requisite')",
         )
     for index, line in enumerate(lines[:position]):
-        jump = _ends_stack_on_success(line.control)
-        if jump is not None and index + jump >= position:
+        skipped = _lines_skipped_on_success(line.control)
+        if skipped is not None and index + skipped >= position:
             return Check(
                 name,
                 False,

@@ -1,0 +1,155 @@
+"""Migration: files written by Debian's real google-authenticator command, and users.oath."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from support.cli import twofactl
+from support.daemon import Daemon
+from support.oath import oathtool
+from support.users import TestUser, throwaway_user
+
+pytestmark = pytest.mark.integration
+
+
+def google_authenticator(user: TestUser, *options: str) -> Path:
+    """Run the real google-authenticator as `user`, non-interactively; return its file."""
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            user.name,
+            "--",
+            "google-authenticator",
+            "-f",
+            "-q",
+            "-C",
+            "-Q",
+            "NONE",
+            *options,
+        ],
+        check=True,
+        capture_output=True,
+        cwd="/",
+    )
+    return Path(user.home) / ".google_authenticator"
+
+
+def test_google_authenticator_files_are_imported_and_work(hook_daemon: Daemon) -> None:
+    with (
+        throwaway_user() as totp_user,
+        throwaway_user() as hotp_user,
+        throwaway_user() as none_user,
+    ):
+        totp_file = google_authenticator(
+            totp_user, "-t", "-d", "-w", "3", "-r", "3", "-R", "30", "-e", "5"
+        )
+        google_authenticator(hotp_user, "-c", "-w", "3", "-u", "-e", "2")
+        before = totp_file.read_bytes(), totp_file.stat().st_mtime
+        lines = totp_file.read_text().splitlines()
+        secret, scratch = lines[0], [line for line in lines if line.isdigit() and len(line) == 8]
+        assert len(scratch) == 5
+
+        done = twofactl(
+            hook_daemon.socket,
+            "import",
+            "google-authenticator",
+            totp_user.name,
+            hotp_user.name,
+            none_user.name,
+            "--json",
+        )
+        report = {row["user"]: row for row in done.json()}
+        assert done.returncode == 0
+        assert report[totp_user.name]["result"] == "imported"
+        assert report[totp_user.name]["recovery_codes"] == 5
+        assert report[hotp_user.name]["result"] == "skipped"
+        assert "counter-based (HOTP)" in report[hotp_user.name]["reason"]
+        assert report[none_user.name]["result"] == "skipped"
+        assert "does not exist" in report[none_user.name]["reason"]
+        assert (totp_file.read_bytes(), totp_file.stat().st_mtime) == before  # untouched
+
+        code = oathtool(secret, time.time())
+        assert twofactl(hook_daemon.socket, "verify", totp_user.name, code).returncode == 0
+        assert twofactl(hook_daemon.socket, "verify", totp_user.name, scratch[2]).returncode == 0
+        assert twofactl(hook_daemon.socket, "verify", totp_user.name, scratch[2]).returncode == 1
+
+        again = twofactl(
+            hook_daemon.socket, "import", "google-authenticator", totp_user.name, "--json"
+        )
+        assert again.json()[0]["result"] == "skipped" and "--replace" in again.json()[0]["reason"]
+        replaced = twofactl(
+            hook_daemon.socket,
+            "import",
+            "google-authenticator",
+            totp_user.name,
+            "--replace",
+            "--json",
+        )
+        assert replaced.json()[0]["result"] == "imported"
+        assert (
+            twofactl(hook_daemon.socket, "status", totp_user.name, "--json").json()[0][
+                "recovery_codes_left"
+            ]
+            == 5
+        )
+
+
+def test_all_users_under_a_home_root_and_words_for_people(hook_daemon: Daemon) -> None:
+    with throwaway_user() as one:
+        google_authenticator(one, "-t", "-d", "-w", "3", "-u", "-e", "1")
+        done = twofactl(
+            hook_daemon.socket, "import", "google-authenticator", "--home-root", "/home"
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"{one.name}: imported" in done.stdout
+        assert "The old files are untouched." in done.stdout
+
+
+def test_a_symlinked_file_is_refused(hook_daemon: Daemon) -> None:
+    with throwaway_user() as sneaky:
+        link = Path(sneaky.home) / ".google_authenticator"
+        link.symlink_to("/etc/shadow")
+        done = twofactl(hook_daemon.socket, "import", "google-authenticator", sneaky.name, "--json")
+        assert done.returncode == 1
+        row = done.json()[0]
+        assert row["result"] == "skipped" and "symbolic link" in row["reason"]
+        assert "root:" not in done.stdout
+
+
+def test_a_users_oath_file(hook_daemon: Daemon, tmp_path: Path) -> None:
+    with throwaway_user() as six, throwaway_user() as eight, throwaway_user() as counter:
+        key6, key8 = (
+            binascii.hexlify(b"12345678901234567890").decode(),
+            "3132333435363738393031323334353637383930",
+        )
+        oath = tmp_path / "users.oath"
+        oath.write_text(
+            "# pam_oath users\n"
+            f"HOTP/T30 {six.name} - {key6}\n"
+            f"HOTP/T60/8 {eight.name} - {key8} 0\n"
+            f"HOTP {counter.name} - {key6}\n"
+            "HOTP/T30 nosuchuser-x - 00\n"
+        )
+        done = twofactl(hook_daemon.socket, "import", "oath", str(oath), "--json")
+        report = {row["user"]: row for row in done.json()}
+        assert report[six.name]["result"] == "imported"
+        assert report[eight.name]["result"] == "imported"
+        assert (
+            report[counter.name]["result"] == "skipped"
+            and "counter-based" in report[counter.name]["reason"]
+        )
+        assert report["nosuchuser-x"]["result"] == "skipped"
+        b32 = base64.b32encode(binascii.unhexlify(key8)).decode()
+        code8 = oathtool(b32, time.time(), digits=8, period=60)
+        assert twofactl(hook_daemon.socket, "verify", eight.name, code8).returncode == 0
+        code6 = oathtool(base64.b32encode(b"12345678901234567890").decode(), time.time())
+        assert twofactl(hook_daemon.socket, "verify", six.name, code6).returncode == 0
+        rerun = twofactl(hook_daemon.socket, "import", "oath", str(oath), "--json").json()
+        assert {row["result"] for row in rerun} == {"skipped"}
