@@ -6,6 +6,7 @@ recovery codes are hashed with another; a copy of the database alone reveals not
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import stat
@@ -43,10 +44,14 @@ class Keys:
             recovery_key=_derive(master, b"twofad v1 recovery code hashing"),
         )
 
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        return AESGCM(self.secret_key)  # made once: its set-up costs more than a decryption
+
     def seal(self, user: str, secret: str) -> bytes:
         """Encrypt a secret, binding it to its user so a row copied to another user fails."""
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.secret_key).encrypt(nonce, secret.encode(), _aad(user))
+        sealed = self._aead.encrypt(nonce, secret.encode(), _aad(user))
         return _SEAL_VERSION + nonce + sealed
 
     @property
@@ -62,7 +67,7 @@ class Keys:
             raise KeyFileError("sealed secret has an unknown format")
         nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
         try:
-            return AESGCM(self.secret_key).decrypt(nonce, sealed, _aad(user)).decode()
+            return self._aead.decrypt(nonce, sealed, _aad(user)).decode()
         except InvalidTag:
             raise KeyFileError(
                 f"the secret of {user!r} does not decrypt: the key file does not belong "

@@ -6,6 +6,7 @@ steps in this window does this code match", comparing every candidate in constan
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -52,9 +53,24 @@ def time_step(now: float, period: int) -> int:
 
 
 def code_at(secret: str, params: TotpParams, step: int) -> str:
-    return str(
-        pyotp.HOTP(secret, digits=params.digits, digest=ALGORITHMS[params.algorithm]).at(step)
-    )
+    return _hotp(_key(secret), params, step)
+
+
+def _key(secret: str) -> bytes:
+    """The raw key of a base32 secret, padded as base32 wants (apps omit the padding)."""
+    return base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+
+
+def _hotp(key: bytes, params: TotpParams, counter: int) -> str:
+    """RFC 4226 §5.3: HMAC the counter, truncate dynamically, keep `digits` digits.
+
+    Written out rather than through pyotp, which decodes the base32 secret again for
+    every code; a window of three codes per login made that the bulk of a verify.
+    """
+    mac = hmac.new(key, counter.to_bytes(8, "big"), ALGORITHMS[params.algorithm]).digest()
+    offset = mac[-1] & 0x0F
+    binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
+    return str(binary % 10**params.digits).zfill(params.digits)
 
 
 def normalize(code: str) -> str:
@@ -73,10 +89,11 @@ def matching_steps(secret: str, params: TotpParams, code: str, first: int, last:
     All candidates are computed and compared, so the time taken says nothing about
     where in the window (or whether) the code matched.
     """
+    key = _key(secret)
     wanted = code.encode()
     matches = []
     for step in range(first, last + 1):
-        if hmac.compare_digest(code_at(secret, params, step).encode(), wanted):
+        if hmac.compare_digest(_hotp(key, params, step).encode(), wanted):
             matches.append(step)
     return matches
 
