@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # a person, not a test class for pytest to collect
+
     name: str
     uid: int
     gid: int

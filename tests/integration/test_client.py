@@ -1,0 +1,65 @@
+"""The blocking client against a live daemon: reuse, reconnection, time-outs, clear errors."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pam_twofa.client import Client, RequestFailed, Unavailable
+from support.daemon import Daemon
+
+pytestmark = pytest.mark.integration
+
+
+def test_several_requests_on_one_connection(daemon: Daemon) -> None:
+    with daemon.client() as client:
+        started = time.monotonic()
+        for _ in range(20):
+            assert client.request("ping")["pong"] is True
+        assert client.request("status", user="root")["user"] == "root"
+    assert time.monotonic() - started < 4  # nothing waits out a time-out (it is 5 s)
+
+
+def test_a_connection_the_daemon_closed_while_idle_is_renewed(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path, "--idle-timeout", "1").start()
+    try:
+        with daemon.client() as client:
+            client.request("ping")
+            time.sleep(1.6)  # a person reading the prompt for longer than the idle time-out
+            assert client.request("check", user="root")["action"] == "skip"
+    finally:
+        daemon.stop()
+
+
+def test_errors_are_request_failed_with_the_code(daemon: Daemon) -> None:
+    with daemon.client() as client:
+        with pytest.raises(RequestFailed) as unknown:
+            client.request("status", user="nosuchuser-x")
+        assert unknown.value.code == "unknown_user"
+        with pytest.raises(RequestFailed) as invalid:
+            client.request("status", user="a b")
+        assert invalid.value.code == "bad_request"
+        assert client.request("ping")["pong"] is True  # the connection is still good
+
+
+def test_no_daemon_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match="cannot reach twofad"):
+        Client(str(tmp_path / "nothing.sock")).request("ping")
+
+
+def test_a_daemon_that_does_not_answer_times_out(tmp_path: Path) -> None:
+    path = str(tmp_path / "silent.sock")
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(path)
+    silent.listen(4)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match=r"did not answer within 0\.5 s"):
+        Client(path, timeout=0.5).request("ping")
+    assert time.monotonic() - started < 3
+    silent.close()
