@@ -17,11 +17,12 @@ pytestmark = pytest.mark.integration
 
 def test_several_requests_on_one_connection(daemon: Daemon) -> None:
     with daemon.client() as client:
-        started = time.monotonic()
+        client.request("ping")
+        connection = client._sock
         for _ in range(20):
             assert client.request("ping")["pong"] is True
         assert client.request("status", user="root")["user"] == "root"
-    assert time.monotonic() - started < 4  # nothing waits out a time-out (it is 5 s)
+        assert client._sock is connection  # the same connection all along, never renewed
 
 
 def test_a_connection_the_daemon_closed_while_idle_is_renewed(tmp_path: Path) -> None:
@@ -58,8 +59,6 @@ def test_a_daemon_that_does_not_answer_times_out(tmp_path: Path) -> None:
     silent.listen(4)
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
-    started = time.monotonic()
     with pytest.raises(Unavailable, match=r"did not answer within 0\.5 s"):
         Client(path, timeout=0.5).request("ping")
-    assert time.monotonic() - started < 3
     silent.close()
