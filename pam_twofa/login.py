@@ -8,7 +8,6 @@ only asks it, relays its answers, and chooses the words.
 
 from __future__ import annotations
 
-from . import display
 from . import protocol as p
 from .client import Client, RequestFailed, Unavailable
 
@@ -201,6 +200,8 @@ class Login:
     # --- set-up at the first login -------------------------------------------------
 
     def _enroll(self) -> str:
+        from . import display  # only first logins show a set-up screen
+
         try:
             data = self._client.request("enroll.begin", user=self.user)
         except RequestFailed as exc:
