@@ -36,6 +36,15 @@ def add_common_options(parser: argparse.ArgumentParser, *, sub: bool = False) ->
     )
 
 
+def new_parser(prog: str, description: str, example: str) -> tuple[argparse.ArgumentParser, Any]:
+    """A command's parser with the common options, and the set its subcommands go in."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=f"example: {example}"
+    )
+    add_common_options(parser)
+    return parser, parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
 def add_command(
     commands: Any, name: str, handler: Command, help: str, example: str
 ) -> argparse.ArgumentParser:

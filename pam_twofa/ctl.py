@@ -309,13 +309,11 @@ def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="twofactl",
-        description="Manage two-step verification for the accounts on this machine.",
-        epilog="example: twofactl status",
+    parser, commands = _cli.new_parser(
+        "twofactl",
+        "Manage two-step verification for the accounts on this machine.",
+        "twofactl status",
     )
-    _cli.add_common_options(parser)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(
         name: str, handler: _cli.Command, help: str, example: str

@@ -117,13 +117,9 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="twofa",
-        description="Set up and manage two-step verification for your own account.",
-        epilog="example: twofa enroll",
+    parser, commands = _cli.new_parser(
+        "twofa", "Set up and manage two-step verification for your own account.", "twofa enroll"
     )
-    _cli.add_common_options(parser)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(
         name: str, handler: _cli.Command, help: str, example: str

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Enrolled
 
 from support.cli import run_cli, twofactl
 from support.daemon import Daemon
+from support.enrollment import Enrolled
 from support.oath import CodeSource, oathtool
 from support.users import TestUser, throwaway_user
 

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Enrolled
 
 from support.cli import Run, run_cli, twofactl
 from support.daemon import Daemon
+from support.enrollment import Enrolled
 from support.oath import oathtool
 from support.users import throwaway_user
 

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HOOK, Enrolled
 
 from support.cli import twofactl
 from support.daemon import Daemon
+from support.enrollment import HOOK, Enrolled
 from support.pam import PAM_PYTHON, pam_service, run_in_pty
 from support.sshd import SshServer
 from support.users import set_password

@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import HOOK, Enrolled
 
 from support.daemon import Daemon
+from support.enrollment import HOOK, Enrolled
 from support.pam import PAM_DIR, PAM_PYTHON, pam_service, run_in_pty
 from support.users import set_password
 

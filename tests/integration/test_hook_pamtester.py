@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import HOOK, Enrolled, enroll
 
 from support.daemon import Daemon
+from support.enrollment import HOOK, Enrolled, enroll
 from support.oath import oathtool
 from support.pam import PAM_PYTHON, pam_service, pamtester
 from support.users import set_password

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import HOOK, Enrolled
 
 from support.daemon import Daemon
+from support.enrollment import HOOK, Enrolled
 from support.oath import oathtool
 from support.pam import PAM_PYTHON
 from support.sshd import SshServer, authorize_key, ssh_login

@@ -9,27 +9,18 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from pam_twofa import protocol as p
 from support.daemon import Daemon
-from support.oath import oathtool
+from support.oath import fresh_step, oathtool
 
 pytestmark = pytest.mark.integration
 
 PERIOD = 30
 KEY_BYTES = 32
-
-
-def fresh_step(min_left: float = 3.0) -> int:
-    """The current time step, after waiting for the next one if this one is nearly over."""
-    left = PERIOD - time.time() % PERIOD
-    if left < min_left:
-        time.sleep(left + 0.05)
-    return int(time.time() // PERIOD)
 
 
 def database_files(daemon: Daemon) -> dict[str, bytes]:

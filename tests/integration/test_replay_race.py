@@ -7,7 +7,6 @@ a barrier, so the daemon sees the requests as close together as a machine allows
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from contextlib import ExitStack
 from typing import Any
@@ -17,21 +16,13 @@ import pytest
 from pam_twofa import protocol as p
 from pam_twofa.client import Client
 from support.daemon import Daemon
-from support.oath import oathtool
+from support.oath import fresh_step, oathtool
 from support.users import throwaway_user
 
 pytestmark = pytest.mark.integration
 
 PERIOD = 30
 CONTENDERS = 50
-
-
-def fresh_step(min_left: float = 3.0) -> int:
-    """The current time step, after waiting for the next one if this one is nearly over."""
-    left = PERIOD - time.time() % PERIOD
-    if left < min_left:
-        time.sleep(left + 0.05)
-    return int(time.time() // PERIOD)
 
 
 def enroll(daemon: Daemon, user: str) -> tuple[str, int, list[str]]:

@@ -76,3 +76,13 @@ class CodeSource:
                     self.last_step = candidate
                     return oathtool(self.secret, candidate * self.period, period=self.period)
             time.sleep((step + 1) * self.period - now + 0.05)
+
+
+def fresh_step(period: int = 30, min_left: float = 3.0) -> int:
+    """The current time step, after waiting for the next one if this one is nearly over."""
+    import time
+
+    left = period - time.time() % period
+    if left < min_left:
+        time.sleep(left + 0.05)
+    return int(time.time() // period)
