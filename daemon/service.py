@@ -71,6 +71,7 @@ class Service:
         self.policy = policy
         self.clock = clock
         self.directory = directory
+        self._decoy_secret = totp.new_secret()  # checked against for unknown users
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class Service:
         params = self.policy.totp
         step = totp.time_step(now, params.period)
         totp.matching_steps(
-            totp.new_secret(),
+            self._decoy_secret,
             params,
             totp.normalize(code),
             step - self.policy.window,
