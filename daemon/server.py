@@ -201,13 +201,18 @@ class Server:
         if started is not None:
             timeout = min(timeout, started + self.limits.message_timeout - time.monotonic())
         try:
-            return await asyncio.wait_for(reader.read(READ_CHUNK), max(timeout, 0.0))
+            # asyncio.timeout, unlike wait_for, makes no task per read: this is the hot path.
+            async with asyncio.timeout(max(timeout, 0.0)):
+                return await reader.read(READ_CHUNK)
         except TimeoutError:
             return None
 
     async def _reply(self, connection: _Connection, response: Response) -> None:
-        connection.writer.write(p.encode_response(response))
-        await asyncio.wait_for(connection.writer.drain(), self.limits.write_timeout)
+        writer = connection.writer
+        writer.write(p.encode_response(response))
+        if writer.transport.get_write_buffer_size() > 0:  # the client is slow to read
+            async with asyncio.timeout(self.limits.write_timeout):
+                await writer.drain()
 
     async def _send_and_close(self, writer: asyncio.StreamWriter, response: Response) -> None:
         with contextlib.suppress(Exception):
