@@ -8,10 +8,37 @@ APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client s
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd
 STAMP := $(VENV)/.installed
 
-.PHONY: test unit integration lint deps demo bench clean
+# The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
+# the sources with packaging/debian as debian/. `make test-deb` installs it with apt into
+# a clean bookworm root (debootstrap, cached in .cache/debootstrap/) and logs in over SSH.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+DEB_DIR := dist/deb
+DEB_SRC := $(DEB_DIR)/build/pam-twofa-$(VERSION)
+DEB := $(DEB_DIR)/pam-twofa_$(VERSION)_all.deb
+DEB_SOURCES := pyproject.toml README.md pam_twofa daemon config
+DEB_BUILD_PACKAGES := dpkg-dev build-essential fakeroot debhelper dh-python \
+	pybuild-plugin-pyproject python3-all python3-setuptools \
+	python3-cryptography python3-pyotp python3-segno python3-yaml lintian
+DEB_TEST_PACKAGES := debootstrap systemd systemd-container oathtool openssh-client util-linux
+# Debian's tools with Debian's python3: no pyenv, virtual environment or PYTHONPATH.
+DEB_ENV := env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV -u TWOFA_SOCKET PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
-test: deps lint
-	$(VPY) -m pytest -q tests
+# Install the Debian packages named in $(1) that are missing.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: test unit integration lint deps demo bench clean clean-cache deb test-deb
+
+# The package test runs in the pytest session (tests/integration/test_debian_package.py),
+# on the .deb built just before.
+test: deps lint deb
+	$(call apt_install,$(DEB_TEST_PACKAGES))
+	TWOFA_DEB=$(abspath $(DEB)) $(VPY) -m pytest -q tests
 
 unit: deps
 	$(VPY) -m pytest -q tests/unit
@@ -30,11 +57,7 @@ deps: $(STAMP)
 # so the tests run against bookworm's pyotp, PyYAML, cryptography and segno, as the
 # .deb will; only the test tools come from PyPI.
 $(STAMP): pyproject.toml Makefile
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
 	$(PYTHON) -m venv --system-site-packages $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
@@ -44,5 +67,40 @@ $(STAMP): pyproject.toml Makefile
 demo: deps
 	$(VPY) tools/demo.py
 
+deb:
+	$(call apt_install,$(DEB_BUILD_PACKAGES))
+	@grep -q '^pam-twofa ($(VERSION))' packaging/debian/changelog || \
+		{ echo "packaging/debian/changelog: the top entry must be version $(VERSION), as in pyproject.toml"; exit 1; }
+	rm -rf $(DEB_DIR)/build
+	mkdir -p $(DEB_SRC)
+	tar -c --exclude=__pycache__ $(DEB_SOURCES) | tar -x -C $(DEB_SRC)
+	cp -r packaging/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && $(DEB_ENV) dpkg-buildpackage -us -uc -b
+	rm -f $(DEB_DIR)/pam-twofa_*
+	mv $(DEB_DIR)/build/pam-twofa_$(VERSION)_* $(DEB_DIR)/
+	rm -rf $(DEB_DIR)/build
+	$(DEB_ENV) lintian --fail-on error $(DEB)
+	@echo "built $(DEB)"
+
+# Only the package test: build, install into a bookworm root, log in over SSH, purge.
+test-deb: deps deb
+	$(call apt_install,$(DEB_TEST_PACKAGES))
+	TWOFA_DEB=$(abspath $(DEB)) $(VPY) -m pytest -q tests/integration/test_debian_package.py
+
+# Benchmarks, side by side with google-authenticator-libpam (not part of `make test`).
+# Each prints its tables and, last, one JSON line (kept in bench/results/NAME.json).
+BENCHMARKS := pam_login ssh_login verify_throughput storm scale race
+
+bench: deps
+	bash bench/setup.sh
+	@for name in $(BENCHMARKS); do \
+		echo; echo "=== bench/$$name.py"; \
+		$(VPY) bench/$$name.py || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEB_DIR)
+
+# The cached bookworm root of test-deb (debootstrap takes a minute or two to remake it).
+clean-cache:
+	rm -rf .cache/debootstrap

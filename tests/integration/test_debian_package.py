@@ -1,0 +1,1064 @@
+"""The Debian package as people get it: `apt install ./pam-twofa_*.deb` into a clean root.
+
+A Debian 12 root made by debootstrap (once; cached as a tarball under .cache/debootstrap/)
+is unpacked afresh for this module. In it, with its own python3 and no virtual
+environment, the tests install the package with apt, start twofad from the installed
+files the way twofad.socket and twofad.service would (as _twofad, on a socket it did not
+make, reporting READY=1), follow the README's steps to switch two-step verification on
+for SSH, and log in with a password and a TOTP code from oathtool through a real sshd of
+that root on 127.0.0.1 and the OpenSSH client outside it. Then they upgrade, remove and
+purge the package and check what stays behind.
+
+systemd does not run in the root: the unit files are checked with systemd-analyze
+(offline). /proc, /dev and /dev/pts are mounted in a private mount namespace that exists
+only for the root's processes, so no mount can outlive the test or show on the host.
+
+The .deb is $TWOFA_DEB (set by `make test` and `make test-deb`), else built with
+`make deb`. The tests run in file order; each needs the ones before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from support.oath import CodeSource, oathtool
+from support.pam import Conversation, run_in_pty
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: debootstrap, chroot, mounts"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".cache" / "debootstrap"
+SUITE = "bookworm"
+# What the root has besides debootstrap's minbase: test equipment, not the package's
+# dependencies (apt must find those itself from the .deb's Depends).
+BASE_PACKAGES = ("openssh-server",)
+# Downloaded into the cache too (not installed): systemd for the test that boots the
+# root as a container, to run the units themselves.
+SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")
+CACHE_FORMAT = "2"  # bump to remake every cached root
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+HOOK = "/usr/lib/python3/dist-packages/pam_twofa/hook.py"
+UNIT_DIR = "/lib/systemd/system"
+STATE_DIR = "/var/lib/twofad"
+KEY = f"{STATE_DIR}/twofad.key"
+DATABASE = f"{STATE_DIR}/twofad.db"
+SOCKET_DIR = "/run/twofad"
+NOTIFY = "/run/twofad-test-notify"
+USER = "alice"
+PASSWORD = "Correct-Horse-42"
+EXAMPLES = "/usr/share/doc/pam-twofa/examples"
+APT_OPTIONS = (
+    "-y",
+    "-o",
+    "Dpkg::Options::=--force-confdef",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+)
+# Not looked at when comparing the root before and after: the kernel's, the test's own,
+# and the package manager's and logs' (what Debian policy lets stay after a purge).
+UNWATCHED = ("proc", "dev", "sys", "run", "tmp", "var/tmp", "var/log", "var/cache", "var/lib/apt")
+# A name of ours (not cryptography's hazmat/primitives/twofactor).
+OURS = re.compile(r"twofa(?!ctor)")
+# State of other packages that may name pam-twofa after a purge, and the system account.
+ALLOWED_MENTIONS = re.compile(
+    r"^(etc/(passwd|group|shadow|gshadow|subuid|subgid)-?"
+    r"|var/lib/dpkg/(status-old|available|diversions|triggers/.*)"
+    r"|var/lib/pam/.*|var/log/.*|var/cache/.*|var/lib/apt/.*)$"
+)
+# New files no package owns that may appear after install and purge: made by the
+# maintainer scripts of the dependencies (byte code, alternatives, certificates, ...).
+ALLOWED_UNOWNED = re.compile(
+    r"^(etc/(passwd|group|shadow|gshadow|subuid|subgid)-"
+    r"|etc/ld\.so\.cache"
+    r"|etc/alternatives(/.*)?"
+    r"|etc/ssl/certs(/.*)?"
+    r"|etc/(ca-certificates\.conf|inputrc|python3(/debian_config)?)"
+    r"|usr/local/(lib/python3[.\d]*(/dist-packages)?|share/ca-certificates)"
+    r"|etc/systemd/system(/.*\.wants)?"
+    r"|var/lib/(dpkg|pam|systemd|ucf|python)(/.*)?"
+    r"|usr/(lib|share)/.*/__pycache__(/.*)?"
+    r"|usr/lib/python3/dist-packages/__pycache__(/.*)?)$"
+)
+
+
+# --------------------------------------------------------------------------- the root
+
+
+def _debian_mirror() -> str:
+    """The host's own Debian mirror (not the security one), so no other host is needed."""
+    if os.environ.get("TWOFA_DEBIAN_MIRROR"):
+        return os.environ["TWOFA_DEBIAN_MIRROR"]
+    sources = Path("/etc/apt/sources.list.d")
+    for path in sorted(sources.glob("*.sources")) if sources.is_dir() else []:
+        for stanza in path.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                key, _, value = line.partition(":")
+                if not line.startswith("#") and value.strip():
+                    fields[key.strip().lower()] = value.strip()
+            suites = fields.get("suites", "").split()
+            if SUITE in suites and fields.get("uris"):
+                return fields["uris"].split()[0]
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/apt/sources.list").read_text().splitlines():
+            words = line.split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE:
+                return words[1]
+    return DEFAULT_MIRROR
+
+
+class Root:
+    """A directory holding a Debian root, with /proc, /dev and /dev/pts mounted for it.
+
+    The mounts live in a mount namespace of their own, held open by one process that
+    exits when its stdin closes (also if this process dies); commands enter it with
+    nsenter, then chroot. On exit every process whose root is this directory is stopped
+    (by its PID: they are ours), the mounts are unmounted, and the holder ends.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.holder: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Root:
+        script = (
+            'set -e; mount -t proc proc "$1/proc"; mount --bind /dev "$1/dev"; '
+            'mount --bind /dev/pts "$1/dev/pts"; echo mounted; exec cat >/dev/null'
+        )
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+            + [str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self.holder.stdout is not None
+        ready, _, _ = select.select([self.holder.stdout], [], [], 30)
+        line = self.holder.stdout.readline() if ready else b""
+        if line.strip() != b"mounted":
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"cannot mount /proc, /dev, /dev/pts in {self.path}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_processes()
+        holder = self.holder
+        if holder is None:
+            return
+        if holder.poll() is None:
+            subprocess.run(
+                [*self._enter(), "umount", "--recursive", "--lazy"]
+                + [str(self.path / "dev"), str(self.path / "proc")],
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
+        assert holder.stdin is not None
+        with contextlib.suppress(OSError):
+            holder.stdin.close()
+        try:
+            holder.wait(10)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait(10)
+        self.holder = None
+        mounts = Path("/proc/self/mountinfo").read_text()
+        assert f" {self.path}/" not in mounts, f"a mount under {self.path} is visible here"
+
+    def _enter(self) -> list[str]:
+        assert self.holder is not None
+        return ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", "--"]
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        return [*self._enter(), "chroot", str(self.path), *argv]
+
+    @staticmethod
+    def environment(**extra: str) -> dict[str, str]:
+        return {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/root",
+            "DEBIAN_FRONTEND": "noninteractive",
+            **extra,
+        }
+
+    def run(
+        self,
+        *argv: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.command(argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.environment(),
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def file(self, path: str) -> Path:
+        return self.path / path.lstrip("/")
+
+    def processes(self) -> list[int]:
+        """PIDs of the processes whose root directory is this one."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(entry / "root") == str(self.path):
+                        found.append(int(entry.name))
+        return found
+
+    def stop_processes(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            pids = self.processes()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+            deadline = time.monotonic() + 5
+            while pids and time.monotonic() < deadline:
+                time.sleep(0.05)
+                pids = self.processes()
+            if not pids:
+                return
+
+
+def _apt_get(root: Root, *args: str, timeout: float = 600) -> None:
+    """apt-get in the root: from its cached lists and packages first; if the mirror has
+    moved on since, refresh the lists and try again."""
+    done = root.run("apt-get", *APT_OPTIONS, *args, check=False, timeout=timeout)
+    if done.returncode != 0:
+        root.run("apt-get", "update", "-qq", timeout=timeout)
+        root.run("apt-get", *APT_OPTIONS, *args, timeout=timeout)
+
+
+def base_tarball(deb: Path) -> Path:
+    """The cached clean root: debootstrap --variant=minbase, the test's sshd, and the
+    package's dependencies downloaded (not installed), so each run installs offline."""
+    mirror = _debian_mirror()
+    recipe = f"{CACHE_FORMAT} {SUITE} minbase {','.join(BASE_PACKAGES)} {mirror}"
+    recipe += " " + ",".join(SYSTEMD_PACKAGES)
+    tarball = CACHE / f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.tar"
+    if tarball.exists():
+        return tarball
+    CACHE.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=CACHE))
+    try:
+        path = work / "root"
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}"]
+            + [SUITE, str(path), mirror],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"debootstrap failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+        # No package may start a service in this root (there is no init in it anyway).
+        policy = path / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        shutil.copy(deb, path / "tmp" / deb.name)
+        with Root(path) as root:
+            _apt_get(root, "install", "--download-only", f"/tmp/{deb.name}", *SYSTEMD_PACKAGES)
+        (path / "tmp" / deb.name).unlink()
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(
+            ["tar", "-C", str(path), "--numeric-owner", "-cf", str(partial), "."],
+            check=True,
+            timeout=600,
+        )
+        partial.rename(tarball)
+        for old in CACHE.glob(f"{SUITE}-*.tar"):
+            if old != tarball:
+                old.unlink()
+    finally:
+        _remove_tree(work)
+    return tarball
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a tree we made, never crossing into a mount (there should be none here)."""
+    top = str(path.resolve())
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4]
+        if point == top or point.startswith(top + "/"):
+            raise RuntimeError(f"{point} is still mounted: not deleting {top}")
+    subprocess.run(["rm", "-rf", "--one-file-system", top], check=True, timeout=300)
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def _built_deb() -> Path:
+    given = os.environ.get("TWOFA_DEB")
+    if given:
+        return Path(given).resolve()
+    subprocess.run(["make", "-C", str(REPO), "deb"], check=True, timeout=900)
+    version = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    assert version is not None
+    return REPO / "dist" / "deb" / f"pam-twofa_{version.group(1)}_all.deb"
+
+
+def _repacked(deb: Path, directory: Path, version: str) -> Path:
+    """The same package as a later version whose shipped policy.yaml has changed."""
+    tree = directory / "repack"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, timeout=60)
+    control = tree / "DEBIAN" / "control"
+    control.write_text(re.sub(r"(?m)^Version: .*$", f"Version: {version}", control.read_text()))
+    policy = tree / "etc/twofa/policy.yaml"
+    policy.write_text(policy.read_text() + "# (a comment added upstream in a later version)\n")
+    sums = tree / "DEBIAN" / "md5sums"
+    digest = hashlib.md5(policy.read_bytes()).hexdigest()  # noqa: S324 - dpkg's format
+    sums.write_text(
+        re.sub(r"(?m)^\w+(  etc/twofa/policy\.yaml)$", rf"{digest}\1", sums.read_text())
+    )
+    out = directory / f"pam-twofa_{version}_all.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    shutil.rmtree(tree)
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _unit(root: Root, name: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for line in root.file(f"{UNIT_DIR}/{name}").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            values.setdefault(key.strip(), []).append(value.strip())
+    return values
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _walk(top: Path) -> set[str]:
+    """Every path under the root, relative, except the unwatched ones."""
+    found: set[str] = set()
+    for directory, subdirs, files in os.walk(top):
+        relative = os.path.relpath(directory, top)
+        relative = "" if relative == "." else relative
+        subdirs[:] = [d for d in subdirs if os.path.join(relative, d) not in UNWATCHED]
+        for name in subdirs + files:
+            found.add(os.path.join(relative, name))
+    return found
+
+
+def _owned(root: Path) -> set[str]:
+    """The paths the installed packages own, as dpkg lists them."""
+    owned: set[str] = set()
+    for listing in (root / "var/lib/dpkg/info").glob("*.list"):
+        for line in listing.read_text().splitlines():
+            path = line.strip().lstrip("/")
+            owned.add(path)
+            top = path.split("/", 1)[0]
+            if (root / top).is_symlink():  # merged /usr: /lib is usr/lib, and so on
+                owned.add(
+                    os.path.normpath(os.path.join(os.readlink(root / top), path[len(top) + 1 :]))
+                )
+    return owned
+
+
+@dataclass
+class Checks:
+    """`twofactl doctor --json`, as a mapping of check name to (ok, detail)."""
+
+    results: dict[str, tuple[bool, str]]
+    text: str
+
+    def ok(self, name: str) -> bool:
+        return self.results[name][0]
+
+
+@dataclass
+class Bookworm:
+    """The root, and what the tests learn on the way through it."""
+
+    root: Root
+    deb: Path
+    workdir: Path
+    daemon: subprocess.Popen[bytes] | None = None
+    sshd: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    codes: CodeSource | None = None
+    before: set[str] = field(default_factory=set)
+    common_auth: str = ""
+    key_digest: str = ""
+    failed: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    doctor: dict[str, Checks] = field(default_factory=dict)
+
+    # -- twofad, as twofad.socket and twofad.service start it ---------------------------
+
+    def start_daemon(self) -> None:
+        """Run the installed ExecStart as the unit's User and Group, on a listening socket
+        made by root at ListenStream with SocketMode (socket activation), and wait for
+        READY=1 on $NOTIFY_SOCKET, as systemd would."""
+        service = _unit(self.root, "twofad.service")
+        listen = _unit(self.root, "twofad.socket")
+        path = self.root.file(listen["ListenStream"][0])
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listening.bind(str(path))
+        os.chmod(path, int(listen["SocketMode"][0], 8))
+        listening.listen(128)
+        notify_path = self.root.file(NOTIFY)
+        notify_path.unlink(missing_ok=True)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        os.chmod(notify_path, 0o666)  # noqa: S103 - _twofad must be able to send to it
+        fd = listening.fileno()
+        to_three = "" if fd == 3 else f"exec 3<&{fd} {fd}<&-; "
+        script = (
+            f"{to_three}export LISTEN_PID=$$ LISTEN_FDS=1 NOTIFY_SOCKET={NOTIFY}; "
+            f"exec setpriv --reuid={service['User'][0]} --regid={service['Group'][0]} "
+            f"--init-groups --no-new-privs -- {service['ExecStart'][0]}"
+        )
+        try:
+            with open(self.workdir / "twofad.log", "ab") as log:
+                self.daemon = subprocess.Popen(
+                    self.root.command(["bash", "-c", script]),  # dash: fds 0-9 only
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(fd,),
+                    env=self.root.environment(),
+                )
+            notify.settimeout(30)
+            try:
+                message = notify.recv(4096).decode()
+            except TimeoutError:
+                message = ""
+            assert "READY=1" in message, f"no READY=1 from twofad:\n{self.daemon_log()}"
+        finally:
+            listening.close()
+            notify.close()
+            notify_path.unlink(missing_ok=True)
+
+    def stop_daemon(self) -> None:
+        _stop(self.daemon)
+        self.daemon = None
+
+    def daemon_log(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.workdir / "twofad.log").read_text(errors="replace")
+        return ""
+
+    def twofactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.root.run("twofactl", *args, check=check)
+
+    def run_doctor(self, step: str) -> Checks:
+        done = self.twofactl("doctor", "--json", check=False)
+        results = {
+            item["check"]: (bool(item["ok"]), str(item["detail"]))
+            for item in json.loads(done.stdout)
+        }
+        text = self.twofactl("doctor", check=False).stdout
+        self.doctor[step] = Checks(results, text)
+        return self.doctor[step]
+
+    # -- sshd of the root, the client outside it ----------------------------------------
+
+    def start_sshd(self) -> None:
+        self.root.file("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        for _attempt in range(5):
+            self.port = _free_port()
+            with open(self.workdir / "sshd.log", "ab") as log:
+                self.sshd = subprocess.Popen(
+                    self.root.command(
+                        ["/usr/sbin/sshd", "-D", "-e", "-p", str(self.port)]
+                        + ["-o", "ListenAddress=127.0.0.1", "-o", "PidFile=none"]
+                    ),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.root.environment(),
+                )
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and self.sshd.poll() is None:
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn,
+                ):
+                    if conn.recv(64).startswith(b"SSH-2.0-"):
+                        return
+                time.sleep(0.1)
+            _stop(self.sshd)
+        raise AssertionError(f"sshd did not start:\n{(self.workdir / 'sshd.log').read_text()}")
+
+    def stop_sshd(self) -> None:
+        _stop(self.sshd)
+        self.sshd = None
+
+    def ssh(self, answers: Sequence[str]) -> Conversation:
+        return _ssh(self.port, answers)
+
+    def close(self) -> None:
+        self.stop_sshd()
+        self.stop_daemon()
+
+
+def _ssh(port: int, answers: Sequence[str]) -> Conversation:
+    """The OpenSSH client, outside the root, logging in as USER with keyboard-interactive
+    answers; `echo LOGIN-OK` on success."""
+    argv = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-T",
+        "-p",
+        str(port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "PreferredAuthentications=keyboard-interactive",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        "ConnectTimeout=30",
+        f"{USER}@127.0.0.1",
+        "echo LOGIN-OK",
+    ]
+    return run_in_pty(argv, answers, timeout=60)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def bookworm() -> Iterator[Bookworm]:
+    started = time.monotonic()
+    deb = _built_deb()
+    assert deb.is_file(), f"no package at {deb}"
+    tarball = base_tarball(deb)
+    cached = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="twofa-deb-test-"))
+    path = workdir / "root"
+    path.mkdir(mode=0o755)
+    try:
+        subprocess.run(
+            ["tar", "-C", str(path), "--numeric-owner", "-xf", str(tarball)],
+            check=True,
+            timeout=300,
+        )
+        shutil.copy("/etc/resolv.conf", path / "etc/resolv.conf")
+        with Root(path) as root:
+            scenario = Bookworm(root, deb, workdir)
+            scenario.timings["debootstrap (or cache)"] = cached - started
+            try:
+                yield scenario
+            finally:
+                scenario.close()
+                for name, checks in scenario.doctor.items():
+                    print(f"\n--- twofactl doctor, {name}:\n{checks.text}", end="")
+                print(
+                    "\npackage test timings (s): "
+                    + ", ".join(
+                        f"{name} {seconds:.1f}" for name, seconds in scenario.timings.items()
+                    )
+                )
+    finally:
+        _remove_tree(workdir)
+
+
+@pytest.fixture
+def step(bookworm: Bookworm, request: pytest.FixtureRequest) -> Iterator[Bookworm]:
+    """Each test goes on from where the one before left the root: skip after a failure."""
+    if bookworm.failed:
+        pytest.skip(f"needs {bookworm.failed}, which failed")
+    started = time.monotonic()
+    failures = request.session.testsfailed
+    yield bookworm
+    bookworm.timings[request.node.name.removeprefix("test_")] = time.monotonic() - started
+    if request.session.testsfailed > failures:  # the call's report is in by teardown
+        bookworm.failed = request.node.name
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
+    root = step.root
+    root.run("useradd", "--create-home", "--shell", "/bin/bash", USER)
+    root.run("chpasswd", input=f"{USER}:{PASSWORD}\n")
+    step.before = _walk(root.path)
+    step.common_auth = root.file("/etc/pam.d/common-auth").read_text()
+    shutil.copy(step.deb, root.file(f"/tmp/{step.deb.name}"))
+    assert root.run("dpkg-query", "-W", "python3", check=False).returncode != 0, (
+        "the clean root already has python3: the test could not see a missing Depends"
+    )
+
+    _apt_get(root, "install", f"/tmp/{step.deb.name}")
+
+    status = root.run("dpkg-query", "-W", "-f=${Status} ${Version}", "pam-twofa").stdout
+    assert status.startswith("install ok installed")
+    for path in (
+        "/usr/bin/twofad",
+        "/usr/bin/twofactl",
+        "/usr/bin/twofa",
+        HOOK,
+        "/usr/lib/python3/dist-packages/twofad/main.py",
+        f"{UNIT_DIR}/twofad.service",
+        f"{UNIT_DIR}/twofad.socket",
+        "/usr/share/pam-configs/twofa",
+        f"{EXAMPLES}/sshd_config.d/twofa-key-then-code.conf",
+        f"{EXAMPLES}/sshd_config.d/twofa-password-then-code.conf",
+        f"{EXAMPLES}/pam.d/sshd-key-then-code",
+        f"{EXAMPLES}/pam.d/sshd-password-then-code",
+        f"{EXAMPLES}/pam.d/login",
+        "/usr/share/man/man8/twofad.8.gz",
+        "/usr/share/man/man8/twofactl.8.gz",
+        "/usr/share/man/man1/twofa.1.gz",
+    ):
+        assert root.file(path).exists(), path
+    conffiles = root.run("dpkg-query", "-W", "-f=${Conffiles}", "pam-twofa").stdout
+    assert "/etc/twofa/policy.yaml" in conffiles
+    assert (
+        root.file("/etc/twofa/policy.yaml").read_text()
+        == (REPO / "config" / "policy.yaml").read_text()
+    )
+    # The system python finds both packages where the package put them, and only there.
+    where = root.run(
+        "python3", "-c", "import pam_twofa, twofad; print(pam_twofa.__file__, twofad.__file__)"
+    ).stdout.split()
+    assert where == [
+        "/usr/lib/python3/dist-packages/pam_twofa/__init__.py",
+        "/usr/lib/python3/dist-packages/twofad/__init__.py",
+    ]
+    for command in ("twofad", "twofactl", "twofa"):
+        assert "usage:" in root.run(command, "--help").stdout
+
+    # The daemon's account, and its private state directory.
+    account = root.run("getent", "passwd", "_twofad").stdout.strip().split(":")
+    assert int(account[2]) < 1000 and account[6] in ("/usr/sbin/nologin", "/bin/false")
+    state = root.file(STATE_DIR).stat()
+    assert stat.S_IMODE(state.st_mode) == 0o700 and state.st_uid == int(account[2])
+
+    # Switching 2FA on is the administrator's decision: the PAM stacks are untouched.
+    assert root.file("/etc/pam.d/common-auth").read_text() == step.common_auth
+    for stack in root.file("/etc/pam.d").iterdir():
+        assert "pam_twofa" not in stack.read_text(), stack
+    # ... while the socket is enabled, for systemd to start at the next boot.
+    assert root.file("/etc/systemd/system/sockets.target.wants/twofad.socket").is_symlink()
+
+
+def test_units_are_as_the_issue_asks_and_hardened(step: Bookworm) -> None:
+    service = _unit(step.root, "twofad.service")
+    listen = _unit(step.root, "twofad.socket")
+    assert listen["ListenStream"] == ["/run/twofad/twofad.sock"]
+    assert listen["SocketMode"] == ["0666"]
+    assert service["Type"] == ["notify"]
+    assert service["User"] == ["_twofad"]
+    assert service["StateDirectory"] == ["twofad"]
+    assert service["StateDirectoryMode"] == ["0700"]
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["RestrictAddressFamilies"] == ["AF_UNIX"]
+    for setting in ("ProtectSystem", "ProtectHome", "PrivateTmp", "NoNewPrivileges"):
+        assert service[setting] in (["strict"], ["yes"]), setting
+    assert "@system-service" in service["SystemCallFilter"]
+    unit = step.root.file(f"{UNIT_DIR}/twofad.service")
+    analysis = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(r"Overall exposure level for twofad\.service: (\d+\.\d+)", analysis.stdout)
+    assert found, analysis.stdout + analysis.stderr
+    print(f"\nsystemd-analyze security: exposure {found.group(1)}")
+    assert float(found.group(1)) <= 2.0, analysis.stdout
+    # The root has no systemd to verify against: the host's, on the installed files.
+    # Its only complaint may be that /usr/bin/twofad is not on the host.
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no"]
+        + [str(step.root.file(f"{UNIT_DIR}/twofad.{kind}")) for kind in ("socket", "service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    complaints = [
+        line
+        for line in (verify.stdout + verify.stderr).splitlines()
+        if line.strip() and "/usr/bin/twofad is not executable" not in line
+    ]
+    assert complaints == [], verify.stdout + verify.stderr
+
+
+def test_twofad_starts_as_its_user_from_the_installed_files(step: Bookworm) -> None:
+    step.start_daemon()
+    key = step.root.file(KEY).stat()
+    uid = int(step.root.run("id", "-u", "_twofad").stdout)
+    assert stat.S_IMODE(key.st_mode) == 0o400 and key.st_uid == uid
+    assert step.root.file(DATABASE).stat().st_uid == uid
+    assert step.root.run("twofactl", "status").returncode == 0
+    step.root.file("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # as on a running system
+    installed = step.run_doctor("installed")
+    assert installed.ok("daemon") and installed.ok("policy"), installed.text
+    assert installed.ok("key file") and installed.ok("state directory"), installed.text
+    assert not installed.ok("PAM sshd") and not installed.ok("sshd"), installed.text
+
+
+def test_the_readme_steps_then_ssh_asks_for_the_password_and_a_code(step: Bookworm) -> None:
+    root = step.root
+    # 1. sshd: the password-then-code drop-in from the examples.
+    shutil.copy(
+        root.file(f"{EXAMPLES}/sshd_config.d/twofa-password-then-code.conf"),
+        root.file("/etc/ssh/sshd_config.d/twofa.conf"),
+    )
+    after_sshd = step.run_doctor("sshd drop-in")
+    assert after_sshd.ok("sshd") and not after_sshd.ok("PAM sshd"), after_sshd.text
+    # 2. PAM: the hook after the password in common-auth, through pam-auth-update.
+    root.run("pam-auth-update", "--enable", "twofa")
+    common_auth = root.file("/etc/pam.d/common-auth").read_text()
+    assert f"pam_python.so {HOOK}" in common_auth
+    after_pam = step.run_doctor("pam-auth-update")
+    assert after_pam.ok("PAM sshd") and after_pam.ok("PAM login"), after_pam.text
+    # 3. Set up the app (here oathtool) for the user, then log in.
+    secret = json.loads(step.twofactl("enroll", USER, "--json").stdout)["secret"]
+    step.codes = CodeSource(secret)
+    earlier = time.time() - 30  # the previous step: leaves this one and the next free
+    step.twofactl("confirm", USER, oathtool(secret, earlier))
+    step.codes.spend(earlier)
+    enrolled = step.run_doctor("enrolled")
+    status = json.loads(step.twofactl("status", USER, "--json").stdout)
+    assert status[0]["state"] == "enabled", status
+    step.start_sshd()
+
+    wrong = step.ssh([PASSWORD, "000000"])
+    assert wrong.returncode == 255 and "LOGIN-OK" not in wrong.output, wrong
+    assert "Invalid verification code" in wrong.output, (
+        f"{wrong}\n{(step.workdir / 'sshd.log').read_text()}\n{step.daemon_log()}"
+    )
+
+    login = step.ssh([PASSWORD, step.codes.next()])
+    assert login.ok and "LOGIN-OK" in login.output, (
+        f"{login}\n{(step.workdir / 'sshd.log').read_text()}\n{step.daemon_log()}"
+    )
+    assert [p.strip().endswith(("Password:", "Verification code:")) for p in login.prompts] == [
+        True,
+        True,
+    ], login.prompts
+    for name in ("daemon", "policy", "PAM sshd", "sshd", "key file", "state directory"):
+        assert enrolled.ok(name), enrolled.text
+
+
+def test_an_upgrade_keeps_the_key_the_database_and_the_edited_policy(step: Bookworm) -> None:
+    root = step.root
+    policy = root.file("/etc/twofa/policy.yaml")
+    edited = policy.read_text() + "# edited by the administrator\n"
+    policy.write_text(edited)
+    step.key_digest = _sha256(root.file(KEY))
+    step.stop_daemon()  # systemd would restart it after the upgrade
+    newer = _repacked(step.deb, step.workdir, "0.1.0+upgrade1")
+    shutil.copy(newer, root.file(f"/tmp/{newer.name}"))
+
+    _apt_get(root, "install", f"/tmp/{newer.name}")
+
+    version = root.run("dpkg-query", "-W", "-f=${Version}", "pam-twofa").stdout
+    assert version == "0.1.0+upgrade1"
+    assert policy.read_text() == edited, "the administrator's policy was replaced"
+    assert root.file("/etc/twofa/policy.yaml.dpkg-dist").exists()
+    assert _sha256(root.file(KEY)) == step.key_digest
+    assert root.file(DATABASE).exists()
+    assert f"pam_python.so {HOOK}" in root.file("/etc/pam.d/common-auth").read_text()
+    # The same secret still works: the key and the database belong together.
+    step.start_daemon()
+    assert step.codes is not None
+    login = step.ssh([PASSWORD, step.codes.next()])
+    assert login.ok and "LOGIN-OK" in login.output, f"{login}\n{step.daemon_log()}"
+
+
+def test_remove_keeps_the_state_and_purge_leaves_nothing_of_it(step: Bookworm) -> None:
+    root = step.root
+    step.close()  # systemd would stop both on removal
+
+    _apt_get(root, "remove", "pam-twofa")
+
+    status = root.run("dpkg-query", "-W", "-f=${Status}", "pam-twofa").stdout
+    assert status == "deinstall ok config-files"
+    assert not root.file(HOOK).exists() and not root.file("/usr/bin/twofad").exists()
+    # Removal took the hook out of the PAM stacks before taking its files away.
+    assert root.file("/etc/pam.d/common-auth").read_text() == step.common_auth
+    assert _sha256(root.file(KEY)) == step.key_digest
+    assert root.file(DATABASE).exists()
+    assert root.file("/etc/twofa/policy.yaml").exists()
+
+    _apt_get(root, "purge", "pam-twofa")
+
+    assert root.run("dpkg-query", "-W", "pam-twofa", check=False).returncode != 0
+    # The administrator's own sshd drop-in (README step 1) is theirs to delete, not dpkg's.
+    admin_files = {"etc/ssh/sshd_config.d/twofa.conf"}
+    after = _walk(root.path) - admin_files
+    named = sorted(path for path in after if OURS.search(path))
+    assert named == [], f"left behind: {named}"
+    for gone in (STATE_DIR, "/etc/twofa", "/usr/share/pam-configs/twofa"):
+        assert not root.file(gone).exists(), gone
+    assert root.file("/etc/pam.d/common-auth").read_text() == step.common_auth
+    # Whatever still mentions it is the system account (kept, as Debian keeps system
+    # users: files may still carry its uid) or another package's state or a log.
+    mentions = subprocess.run(
+        ["grep", "-rlIP", "twofa(?!ctor)", "."],
+        cwd=root.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    unexpected = sorted(
+        path.removeprefix("./")
+        for path in mentions
+        if not ALLOWED_MENTIONS.match(path.removeprefix("./"))
+        and path.removeprefix("./") not in admin_files
+        and not path.removeprefix("./").startswith(("proc/", "dev/", "sys/", "tmp/", "run/"))
+    )
+    assert unexpected == [], f"still mention pam-twofa: {unexpected}"
+    owned = _owned(root.path)
+    unowned = sorted(
+        path
+        for path in after - step.before
+        if path not in owned and not ALLOWED_UNOWNED.match(path)
+    )
+    assert unowned == [], f"new files that no package owns: {unowned}"
+    assert root.run("getent", "passwd", "_twofad").returncode == 0
+
+
+# --------------------------------------------------------------------------- under systemd
+
+
+class Container:
+    """The root booted by systemd-nspawn (systemd as PID 1, sharing the host's network),
+    stopped by its PID on exit; commands enter it with nsenter."""
+
+    def __init__(self, path: Path, log: Path) -> None:
+        self.path = path
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.init_pid = 0
+        self.state = ""
+        self._made_nspawn_dir = not Path("/run/systemd/nspawn").exists()
+
+    def boot(self, timeout: float = 60) -> bool:
+        """True once the container's systemd is up; False if it never started."""
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit"]
+                + ["--console=pipe", f"--directory={self.path}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            self.init_pid = self.init_pid or self._init_pid()
+            if self.init_pid:
+                state = self.run("systemctl", "is-system-running", "--wait", check=False)
+                self.state = (state.stdout + state.stderr).strip()
+                if state.stdout.strip() in ("running", "degraded"):
+                    return True
+            time.sleep(0.5)
+        return False
+
+    def _init_pid(self) -> int:
+        """The container's PID 1, seen from here: a process under nspawn whose own
+        PID namespace numbers it 1."""
+        assert self.proc is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                status = (entry / "status").read_text()
+                nspid = re.search(r"^NSpid:\s+(.*)$", status, re.MULTILINE)
+                parent = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
+                numbers = nspid.group(1).split() if nspid else []
+                if (
+                    parent
+                    and int(parent.group(1)) == self.proc.pid
+                    and len(numbers) > 1
+                    and numbers[-1] == "1"
+                ):
+                    return int(entry.name)
+        return 0
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["nsenter", f"--target={self.init_pid}", "--mount", "--pid", "--uts", "--ipc"]
+            + ["--root", "--wd", "--", *argv],
+            capture_output=True,
+            text=True,
+            env=Root.environment(SYSTEMD_PAGER="", SYSTEMD_COLORS="0"),
+            timeout=120,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def stop(self) -> None:
+        """SIGTERM makes nspawn power the container off cleanly; then SIGKILL."""
+        _stop(self.proc)
+        self.proc = None
+        if self._made_nspawn_dir:  # nspawn leaves empty bookkeeping directories behind
+            for leftover in ("locks", "propagate", ""):
+                with contextlib.suppress(OSError):
+                    os.rmdir(Path("/run/systemd/nspawn") / leftover)
+
+
+def test_under_systemd_the_socket_starts_the_sandboxed_daemon_and_ssh_logs_in(
+    tmp_path: Path,
+) -> None:
+    """The units themselves: the root booted with systemd as PID 1 (systemd-nspawn),
+    twofad socket-activated as _twofad in its sandbox, and an SSH login through it."""
+    if not shutil.which("systemd-nspawn"):
+        pytest.skip("systemd-nspawn is not installed (Debian package systemd-container)")
+    deb = _built_deb()
+    tarball = base_tarball(deb)
+    path = tmp_path / "root"
+    path.mkdir(mode=0o755)
+    port = _free_port()
+    try:
+        subprocess.run(
+            ["tar", "-C", str(path), "--numeric-owner", "-xf", str(tarball)],
+            check=True,
+            timeout=300,
+        )
+        shutil.copy("/etc/resolv.conf", path / "etc/resolv.conf")
+        shutil.copy(deb, path / "tmp" / deb.name)
+        with Root(path) as root:
+            _apt_get(root, "install", f"/tmp/{deb.name}", *SYSTEMD_PACKAGES)
+            root.run("useradd", "--create-home", "--shell", "/bin/bash", USER)
+            root.run("chpasswd", input=f"{USER}:{PASSWORD}\n")
+            root.run("pam-auth-update", "--enable", "twofa")
+        shutil.copy(
+            path / EXAMPLES.lstrip("/") / "sshd_config.d/twofa-password-then-code.conf",
+            path / "etc/ssh/sshd_config.d/twofa.conf",
+        )
+        # The container shares the host's network: its sshd on a free port of 127.0.0.1.
+        (path / "etc/ssh/sshd_config.d/test-port.conf").write_text(
+            f"Port {port}\nListenAddress 127.0.0.1\n"
+        )
+        container = Container(path, tmp_path / "nspawn.log")
+        try:
+            if not container.boot():
+                if not container.init_pid:
+                    pytest.skip(
+                        "systemd-nspawn cannot boot a container here:\n"
+                        + container.log.read_text(errors="replace")[-2000:]
+                    )
+                failed = container.run("systemctl", "--failed", "--no-legend", check=False)
+                raise AssertionError(
+                    f"the container did not boot: {container.state}\n{failed.stdout}\n"
+                    + container.log.read_text(errors="replace")[-3000:]
+                )
+            _check_under_systemd(container, port)
+        finally:
+            container.stop()
+    finally:
+        _remove_tree(path)
+
+
+def _check_under_systemd(container: Container, port: int) -> None:
+    assert container.run("systemctl", "is-enabled", "twofad.socket").stdout.strip() == "enabled"
+    assert container.run("systemctl", "is-active", "twofad.socket").stdout.strip() == "active"
+    # The first connection starts the service.
+    secret = json.loads(container.run("twofactl", "enroll", USER, "--json").stdout)["secret"]
+    codes = CodeSource(secret)
+    earlier = time.time() - 30
+    container.run("twofactl", "confirm", USER, oathtool(secret, earlier))
+    codes.spend(earlier)
+    show = container.run(
+        "systemctl", "show", "-p", "ActiveState,SubState,MainPID,User", "twofad.service"
+    ).stdout
+    facts = dict(line.split("=", 1) for line in show.split())
+    assert (facts["ActiveState"], facts["SubState"]) == ("active", "running"), show
+    status = container.run("cat", f"/proc/{facts['MainPID']}/status").stdout
+    uid = container.run("id", "-u", "_twofad").stdout.strip()
+    assert re.search(rf"^Uid:\s+{uid}\s", status, re.MULTILINE), status
+    assert re.search(r"^CapBnd:\s+0+$", status, re.MULTILINE), status
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE), status
+    assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status
+    key = container.run("stat", "-c", "%a %U", KEY).stdout.split()
+    assert key == ["400", "_twofad"], key
+
+    login = _ssh(port, [PASSWORD, codes.next()])
+    journal = container.run("journalctl", "-u", "twofad", "-u", "ssh", "--no-pager", check=False)
+    assert login.ok and "LOGIN-OK" in login.output, f"{login}\n{journal.stdout}"
+
+    container.run("systemctl", "reload", "twofad")
+    again = container.run("systemctl", "show", "-p", "MainPID,ActiveState", "twofad.service")
+    assert f"MainPID={facts['MainPID']}" in again.stdout and "ActiveState=active" in again.stdout
+    journal = container.run("journalctl", "-u", "twofad", "-o", "cat", "--no-pager").stdout
+    assert f"verify {USER}: accepted" in journal, journal
+    assert "policy loaded" in journal, journal
+    analysis = container.run("systemd-analyze", "security", "twofad.service", check=False).stdout
+    found = re.search(r"Overall exposure level for twofad\.service: (\d+\.\d+)", analysis)
+    assert found and float(found.group(1)) <= 2.0, analysis
