@@ -236,7 +236,10 @@ def sshd_settings(setup: Setup) -> Check:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return Check("sshd", False, f"sshd -T failed: {reason}", "fix sshd's configuration")
+        fix = "fix sshd's configuration (sshd -t shows the error)"
+        if "privilege separation directory" in reason:
+            fix = "sshd has not run since boot: systemctl start ssh (or mkdir -m 0755 /run/sshd)"
+        return Check("sshd", False, f"sshd -T failed: {reason}", fix)
     settings: dict[str, str] = {}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(" ")
