@@ -6,9 +6,6 @@ scanner and string encoder that json itself uses are all a message needs, so thi
 module drives them directly.  Same grammar, same speed, none of the imports.
 """
 
-from __future__ import annotations
-
-import math
 from _json import encode_basestring, make_scanner
 
 TYPE_CHECKING = False
@@ -30,21 +27,21 @@ class _ScannerContext:
         self.memo: dict[str, str] = {}
 
     @staticmethod
-    def object_pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    def object_pairs_hook(pairs: "list[tuple[str, Any]]") -> "dict[str, Any]":
         obj = dict(pairs)
         if len(obj) != len(pairs):
             raise ValueError("duplicate key in object")
         return obj
 
     @staticmethod
-    def parse_constant(name: str) -> Any:
+    def parse_constant(name: str) -> "Any":
         raise ValueError(f"{name} is not valid JSON")
 
 
 _scan = make_scanner(_ScannerContext())  # type: ignore[arg-type]  # duck-typed in C
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> "Any":
     """Parse one JSON document; ValueError if it is not exactly one."""
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
@@ -58,7 +55,7 @@ def loads(text: str) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
+def dumps(value: "Any") -> str:
     """Compact JSON for dicts, lists, strings, numbers, booleans and None."""
     if isinstance(value, str):
         return str(encode_basestring(value))
@@ -71,7 +68,7 @@ def dumps(value: Any) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
+        if value - value != 0.0:  # NaN or an infinity (math.isfinite, without the import)
             raise ValueError("NaN and infinities are not JSON")
         return float.__repr__(value)
     if isinstance(value, dict):

@@ -4,8 +4,6 @@ It speaks through `_socket`, the C module under `socket`: the hook runs at every
 and `socket` would add milliseconds of imports (enum, selectors) it does not need.
 """
 
-from __future__ import annotations
-
 import _socket
 import os
 
@@ -43,7 +41,7 @@ class RequestFailed(ClientError):
 class Client:
     """One connection, used for as many requests as the caller likes, one at a time."""
 
-    def __init__(self, path: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, path: "str | None" = None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = path or default_socket_path()
         self.timeout = timeout
         self._sock: Any = None
@@ -51,7 +49,7 @@ class Client:
         self._received: list[bytes] = []
         self._next_id = 1
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> "Client":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -62,7 +60,7 @@ class Client:
             self._sock.close()
             self._sock = None
 
-    def _connect(self) -> Any:
+    def _connect(self) -> "Any":
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         sock.settimeout(self.timeout)
         try:
@@ -78,7 +76,7 @@ class Client:
         self._received = []
         return sock
 
-    def _connect_patiently(self, sock: Any) -> None:
+    def _connect_patiently(self, sock: "Any") -> None:
         """Connect, retrying while the daemon's backlog is full (EAGAIN on Unix sockets).
 
         A burst of logins can fill the backlog for a moment; that is not the daemon
@@ -98,7 +96,7 @@ class Client:
                 time.sleep(pause)
                 pause = min(pause * 2, 0.1)
 
-    def _open_socket(self) -> Any:
+    def _open_socket(self) -> "Any":
         """The connection, renewed if the daemon closed it while we were idle.
 
         Only a connection seen closed *before* sending is renewed: once a request is
@@ -121,7 +119,7 @@ class Client:
                     sock.settimeout(self.timeout)
         return self._sock or self._connect()
 
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+    def request(self, op: str, **fields: "Any") -> "dict[str, Any]":
         """Send one request and return its data, or raise RequestFailed / Unavailable."""
         request_id = self._next_id
         self._next_id += 1
@@ -149,7 +147,7 @@ class Client:
             raise RequestFailed(response.code or p.INTERNAL, response.message)
         return response.data
 
-    def _read_line(self, sock: Any) -> bytes:
+    def _read_line(self, sock: "Any") -> bytes:
         while not self._received:
             chunk = sock.recv(65536)
             if not chunk:

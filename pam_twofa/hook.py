@@ -6,6 +6,11 @@ pam_python runs this file inside sshd, login or su, as root, in the system's pyt
 It therefore imports only the standard library and its own package (found next to this
 file, since pam_python loads it by path), lets no exception escape, and leaves every
 decision to twofad: see login.py for the flow.
+
+Only pam_sm_authenticate imports the package. pam_python starts a Python of its own in
+every process that calls into this file, and sshd calls pam_setcred from its monitor, a
+process other than the one that authenticated: that call should cost the interpreter
+start and nothing more (the shipped PAM files go further and skip it; see config/pam.d).
 """
 
 import os
@@ -15,7 +20,9 @@ _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _PACKAGE_PARENT not in sys.path:
     sys.path.insert(0, _PACKAGE_PARENT)
 
-from pam_twofa import login as _login  # noqa: E402  (the path must be set first)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pam_twofa import login as _login
 
 
 class _Conversation:
@@ -54,9 +61,12 @@ class _Conversation:
 
         syslog.openlog("pam_twofa", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
         syslog.syslog(syslog.LOG_WARNING if warning else syslog.LOG_INFO, text)
+        syslog.closelog()  # the process's own later messages keep their own name
 
 
 def _outcome_code(pamh: object, outcome: str) -> int:
+    from pam_twofa import login as _login
+
     return {
         _login.SUCCESS: pamh.PAM_SUCCESS,
         _login.AUTH_ERR: pamh.PAM_AUTH_ERR,
@@ -67,6 +77,8 @@ def _outcome_code(pamh: object, outcome: str) -> int:
 
 def pam_sm_authenticate(pamh, flags, argv):  # type: ignore[no-untyped-def]
     try:
+        from pam_twofa import login as _login
+
         options = _login.Options.parse(list(argv[1:]))
         talk = _Conversation(pamh, options)
         try:

@@ -6,8 +6,6 @@ be read top to bottom and exercised without a PAM stack.  The daemon decides; th
 only asks it, relays its answers, and chooses the words.
 """
 
-from __future__ import annotations
-
 from . import protocol as p
 from .client import Client, RequestFailed, Unavailable
 
@@ -16,7 +14,7 @@ if TYPE_CHECKING:
     from typing import Any, Protocol
 
     class Conversation(Protocol):
-        def ask(self, text: str, *, echo: bool = False) -> str | None: ...
+        def ask(self, text: str, *, echo: bool = False) -> "str | None": ...
 
         def info(self, text: str) -> None: ...
 
@@ -49,7 +47,7 @@ class Options:
         self.unknown: list[str] = []
 
     @classmethod
-    def parse(cls, arguments: list[str]) -> Options:
+    def parse(cls, arguments: "list[str]") -> "Options":
         options = cls()
         for argument in arguments:
             name, _, value = argument.partition("=")
@@ -82,11 +80,11 @@ class Login:
 
     def __init__(
         self,
-        options: Options,
-        conversation: Conversation,
+        options: "Options",
+        conversation: "Conversation",
         user: str,
-        service: str | None,
-        rhost: str | None,
+        service: "str | None",
+        rhost: "str | None",
     ) -> None:
         self.options = options
         self.talk = conversation
@@ -135,7 +133,7 @@ class Login:
 
     # --- a code at the prompt ------------------------------------------------------
 
-    def _verify(self, typed: str | None) -> str:
+    def _verify(self, typed: "str | None") -> str:
         if typed is None:
             return CONV_ERR
         if not typed.strip():
@@ -162,7 +160,7 @@ class Login:
             self.talk.error(INVALID)
         return AUTH_ERR
 
-    def _single_prompt(self, action: object, decision: dict[str, Any]) -> str:
+    def _single_prompt(self, action: object, decision: "dict[str, Any]") -> str:
         """Password and code typed as one answer, for clients that ask only once.
 
         The last `digits` characters are the code; the rest is handed on as
@@ -243,7 +241,7 @@ class Login:
         self.talk.error(UNAVAILABLE)
         return AUTHINFO_UNAVAIL
 
-    def _daemon_refused(self, exc: RequestFailed) -> str:
+    def _daemon_refused(self, exc: "RequestFailed") -> str:
         """An answer we did not expect: refuse, whatever fail= says (the daemon is up)."""
         self.talk.log(f"twofad refused a request for {self.user}: {exc}", warning=True)
         self.talk.error(UNAVAILABLE)
@@ -254,7 +252,7 @@ class Login:
             self.talk.log(text)
 
 
-def _lock_message(reply: dict[str, Any]) -> str:
+def _lock_message(reply: "dict[str, Any]") -> str:
     seconds = reply.get("retry_after")
     if reply.get("hard_locked") or not isinstance(seconds, int):
         return "Too many failed attempts; ask an administrator to unlock your account"

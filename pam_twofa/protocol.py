@@ -6,8 +6,6 @@ acts on a message it has not understood completely.  It imports only what the PA
 can afford at every login: the C half of ``json`` and nothing heavier.
 """
 
-from __future__ import annotations
-
 from . import _jsoncodec
 
 TYPE_CHECKING = False
@@ -70,7 +68,7 @@ class ProtocolError(Exception):
         self.message = message
 
 
-def _bad(message: str) -> ProtocolError:
+def _bad(message: str) -> "ProtocolError":
     return ProtocolError(BAD_REQUEST, message)
 
 
@@ -127,7 +125,7 @@ def validate_service(value: object, name: str = "service") -> str:
     return value
 
 
-def validate_rhost(value: object, name: str = "rhost") -> str | None:
+def validate_rhost(value: object, name: str = "rhost") -> "str | None":
     """The remote host PAM reports: an address or a name; absent for a local login."""
     if value is None or value == "":
         return None
@@ -177,7 +175,7 @@ def validate_period(value: object, name: str = "period") -> int:
     return _whole(value, name, 15, 120)
 
 
-def validate_code_list(value: object, name: str = "recovery_codes") -> list[str]:
+def validate_code_list(value: object, name: str = "recovery_codes") -> "list[str]":
     if not isinstance(value, list) or len(value) > 20:
         raise _bad(f"{name} must be a list of at most 20 codes")
     return [validate_code(code, f"{name}[{i}]") for i, code in enumerate(value)]
@@ -206,7 +204,7 @@ _OPTIONAL_CODE = (validate_code, False)
 _SERVICE = (validate_service, False)
 _RHOST = (validate_rhost, False)
 
-OPERATIONS: dict[str, dict[str, tuple[Callable[..., Any], bool]]] = {
+OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     "ping": {},
     "check": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
     "verify": {"user": _USER, "code": _CODE, "service": _SERVICE, "rhost": _RHOST},
@@ -244,7 +242,7 @@ class Request:
 
     __slots__ = ("fields", "id", "op")
 
-    def __init__(self, op: str, fields: dict[str, Any], id: int | None = None) -> None:
+    def __init__(self, op: str, fields: "dict[str, Any]", id: "int | None" = None) -> None:
         self.op = op
         self.fields = fields
         self.id = id
@@ -262,11 +260,11 @@ class Response:
 
     def __init__(
         self,
-        data: dict[str, Any] | None = None,
+        data: "dict[str, Any] | None" = None,
         *,
-        code: str | None = None,
+        code: "str | None" = None,
         message: str = "",
-        id: int | None = None,
+        id: "int | None" = None,
     ) -> None:
         self.ok = code is None
         self.data = data if data is not None else {}
@@ -283,14 +281,14 @@ class Response:
 # --- encoding -------------------------------------------------------------------------
 
 
-def _dumps(obj: dict[str, Any]) -> bytes:
+def _dumps(obj: "dict[str, Any]") -> bytes:
     data = _jsoncodec.dumps(obj).encode("utf-8") + b"\n"
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(INTERNAL, "message too large to send")
     return data
 
 
-def _loads(line: bytes) -> dict[str, Any]:
+def _loads(line: bytes) -> "dict[str, Any]":
     if len(line) > MAX_MESSAGE_BYTES:
         raise _bad(f"message exceeds {MAX_MESSAGE_BYTES} bytes")
     try:
@@ -309,7 +307,7 @@ def _loads(line: bytes) -> dict[str, Any]:
     return obj
 
 
-def _take_id(obj: dict[str, Any]) -> int | None:
+def _take_id(obj: "dict[str, Any]") -> "int | None":
     value = obj.get("id")
     if value is None:
         return None
@@ -318,7 +316,7 @@ def _take_id(obj: dict[str, Any]) -> int | None:
     return value
 
 
-def encode_request(op: str, id: int | None = None, **fields: Any) -> bytes:
+def encode_request(op: str, id: "int | None" = None, **fields: "Any") -> bytes:
     """Encode a request, validating it first so a client fails before it sends."""
     request = validate_request(op, {k: v for k, v in fields.items() if v is not None}, id)
     obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "op": request.op, **request.fields}
@@ -327,7 +325,7 @@ def encode_request(op: str, id: int | None = None, **fields: Any) -> bytes:
     return _dumps(obj)
 
 
-def validate_request(op: object, fields: dict[str, Any], id: int | None = None) -> Request:
+def validate_request(op: object, fields: "dict[str, Any]", id: "int | None" = None) -> "Request":
     if not isinstance(op, str) or op not in OPERATIONS:
         raise _bad(f"unknown operation {op!r}" if isinstance(op, str) else "op must be a string")
     schema = OPERATIONS[op]
@@ -346,7 +344,7 @@ def validate_request(op: object, fields: dict[str, Any], id: int | None = None) 
     return Request(op, clean, id)
 
 
-def decode_request(line: bytes) -> Request:
+def decode_request(line: bytes) -> "Request":
     """Parse and validate one request line; raise ProtocolError(bad_request) if unfit."""
     obj = _loads(line)
     request_id = _take_id(obj)
@@ -356,7 +354,7 @@ def decode_request(line: bytes) -> Request:
     return validate_request(op, obj, request_id)
 
 
-def encode_response(response: Response) -> bytes:
+def encode_response(response: "Response") -> bytes:
     obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "ok": response.ok}
     if response.id is not None:
         obj["id"] = response.id
@@ -367,11 +365,11 @@ def encode_response(response: Response) -> bytes:
     return _dumps(obj)
 
 
-def error_response(code: str, message: str, id: int | None = None) -> Response:
+def error_response(code: str, message: str, id: "int | None" = None) -> "Response":
     return Response(code=code, message=message, id=id)
 
 
-def decode_response(line: bytes) -> Response:
+def decode_response(line: bytes) -> "Response":
     """Parse a reply; a malformed one raises ProtocolError(internal): the daemon is at fault."""
     try:
         obj = _loads(line)
@@ -402,7 +400,7 @@ class LineBuffer:
         self._limit = limit
         self._pending = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def feed(self, data: bytes) -> "Iterator[bytes]":
         """Yield every complete line (without its newline) that `data` finishes."""
         self._pending += data
         while True:
