@@ -11,7 +11,7 @@ from typing import Any
 
 from . import display
 from .client import Client, ClientError, RequestFailed, default_socket_path
-from .files import FileRefused, write_private
+from .files import FileRefused, PrivateFile
 
 Command = Callable[[Client, argparse.Namespace], int]
 
@@ -143,14 +143,18 @@ def confirm_interactively(client: Client, user: str, tries: int = 3) -> dict[str
     return None
 
 
-def deliver_recovery_codes(
-    codes: list[str], output: str | None, uid: int | None = None, gid: int | None = None
-) -> str:
-    """Print the codes, or write them to a private .txt file; say where they went."""
-    if output is None:
+def open_recovery_file(
+    output: str | None, uid: int | None = None, gid: int | None = None
+) -> PrivateFile | None:
+    """The file the codes will go to, opened before they are made (None: print them)."""
+    return PrivateFile(output, uid, gid) if output is not None else None
+
+
+def deliver_recovery_codes(codes: list[str], target: PrivateFile | None) -> str:
+    """Print the codes, or write them to their private .txt file; say where they went."""
+    if target is None:
         show_recovery_codes(codes)
         return "printed"
-    text = "\n".join(display.recovery_codes(codes)) + "\n"
-    write_private(output, text, uid, gid)
-    print(f"Recovery codes written to {output} (mode 0600).")
-    return output
+    target.commit("\n".join(display.recovery_codes(codes)) + "\n")
+    print(f"Recovery codes written to {target.path} (mode 0600).")
+    return target.path

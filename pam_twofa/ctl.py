@@ -169,17 +169,23 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
     if not args.regenerate:
         return _cli.fail("twofactl", "say --regenerate: the old codes stop working")
-    data = client.request("recovery.regenerate", user=args.user)
-    if args.json and not args.output:
+    target = None
+    if args.output:
+        try:
+            owner = pwd.getpwnam(args.user)
+        except KeyError:
+            return _cli.fail("twofactl", f"--output: {args.user} has no account to own the file")
+        target = _cli.open_recovery_file(args.output, owner.pw_uid, owner.pw_gid)
+    try:
+        data = client.request("recovery.regenerate", user=args.user)
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if args.json and target is None:
         _cli.print_json(data)
         return 0
-    owner = pwd.getpwnam(args.user) if args.output else None
-    where = _cli.deliver_recovery_codes(
-        data["recovery_codes"],
-        args.output,
-        owner.pw_uid if owner else None,
-        owner.pw_gid if owner else None,
-    )
+    where = _cli.deliver_recovery_codes(data["recovery_codes"], target)
     if args.json:
         _cli.print_json(
             {"user": args.user, "recovery_codes": len(data["recovery_codes"]), "output": where}

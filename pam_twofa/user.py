@@ -84,11 +84,17 @@ def _show_qr(client: Client, args: argparse.Namespace) -> int:
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
     if not args.regenerate:
         return _cli.fail("twofa", "say --regenerate: your old recovery codes stop working")
-    data = client.request("recovery.regenerate", user=_me(), code=_current_code(args))
-    if args.json and not args.output:
+    target = _cli.open_recovery_file(args.output)  # before the old codes are gone
+    try:
+        data = client.request("recovery.regenerate", user=_me(), code=_current_code(args))
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if args.json and target is None:
         _cli.print_json(data)
         return 0
-    where = _cli.deliver_recovery_codes(data["recovery_codes"], args.output)
+    where = _cli.deliver_recovery_codes(data["recovery_codes"], target)
     if args.json:
         _cli.print_json(
             {"user": data["user"], "recovery_codes": len(data["recovery_codes"]), "output": where}

@@ -115,6 +115,21 @@ def test_recovery_codes_to_a_file_owned_by_the_user(
     assert not_txt.returncode == 1 and ".txt" in not_txt.stderr
 
 
+def test_a_refused_output_file_keeps_the_old_recovery_codes(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    """The file is opened before the codes are renewed: a bad one changes nothing."""
+    name = enrolled.user.name
+    for output in ("/tmp/x.csv", "/nonexistent-dir/codes.txt"):
+        refused = twofactl(
+            hook_daemon.socket, "recovery-codes", name, "--regenerate", "--output", output
+        )
+        assert refused.returncode == 1, refused.stdout
+        assert output.rsplit("/", 1)[0] in refused.stderr
+    assert not list(Path("/tmp").glob(".x.csv.*.tmp"))
+    assert twofactl(hook_daemon.socket, "verify", name, enrolled.recovery_codes[0]).returncode == 0
+
+
 def test_resync(hook_daemon: Daemon, enrolled: Enrolled) -> None:
     secret = enrolled.codes.secret
     now = time.time()

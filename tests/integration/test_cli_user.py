@@ -79,6 +79,25 @@ def test_recovery_codes_to_a_private_file(hook_daemon: Daemon, enrolled: Enrolle
     assert twofactl(hook_daemon.socket, "verify", enrolled.user.name, codes[-1]).returncode == 0
 
 
+def test_a_refused_output_file_keeps_the_old_recovery_codes(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    missing = Path(enrolled.user.home) / "no-such-dir" / "codes.txt"
+    refused = twofa(
+        hook_daemon,
+        enrolled,
+        "recovery-codes",
+        "--regenerate",
+        "--code",
+        enrolled.codes.next(),
+        "--output",
+        str(missing),
+    )
+    assert refused.returncode == 1 and "no-such-dir" in refused.stderr
+    old = enrolled.recovery_codes[0]
+    assert twofactl(hook_daemon.socket, "verify", enrolled.user.name, old).returncode == 0
+
+
 def test_disable_needs_a_code_and_is_refused_where_required(
     hook_daemon: Daemon, enrolled: Enrolled, policy_path: Path
 ) -> None:
