@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,6 +48,9 @@ def _lock_state(row: UserRow) -> lockout.LockState:
     return lockout.LockState(row.failures, row.locked_until, bool(row.hard_locked))
 
 
+UNKNOWN_LOCKS_KEPT = 10_000  # names with no account whose failures are remembered
+
+
 def _locked_reply(remaining: float) -> dict[str, Any]:
     if math.isinf(remaining):
         return {"result": p.LOCKED, "retry_after": None, "hard_locked": True}
@@ -72,6 +76,11 @@ class Service:
         self.clock = clock
         self.directory = directory
         self._decoy_secret = totp.new_secret()  # checked against for unknown users
+        # Failures against names with no account, counted as for a real one, so that a
+        # lock-out ("try again in N seconds") does not tell which accounts exist. Kept in
+        # memory only, and only for the most recent names: an attacker inventing names
+        # must not grow the database.
+        self._unknown_locks: OrderedDict[str, lockout.LockState] = OrderedDict()
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -131,6 +140,9 @@ class Service:
                 return {"action": p.LOCKED, **_locked_reply(remaining)}
             return {"action": p.PROMPT, "digits": row.digits}
         if self.directory.uid_of(user) is None:
+            remaining = lockout.retry_after(self._unknown_lock(user), self.clock())
+            if remaining is not None:
+                return {"action": p.LOCKED, **_locked_reply(remaining)}
             return {"action": p.PROMPT, "digits": self.policy.totp.digits}
         if decision.action == OPTIONAL:
             return {"action": p.SKIP}
@@ -146,8 +158,7 @@ class Service:
         row = self.store.get_user(user)
         if row is None or not row.active:
             if row is None and self.directory.uid_of(user) is None:
-                self._decoy_check(code, now)
-                return {"result": p.REJECTED}
+                return self._verify_unknown(user, code, now)
             return {"result": p.NOT_ENROLLED}
         remaining = lockout.retry_after(_lock_state(row), now)
         if remaining is not None:
@@ -156,6 +167,27 @@ class Service:
         if totp.is_totp_shaped(typed, _params(row)):
             return self._verify_totp(row, typed, now)
         return self._verify_recovery(row, code, now)
+
+    def _verify_unknown(self, user: str, code: str, now: float) -> dict[str, Any]:
+        """Reject, as a real account would a wrong code: the same work, the same lock-out."""
+        state = self._unknown_lock(user)
+        remaining = lockout.retry_after(state, now)
+        if remaining is not None:
+            return _locked_reply(remaining)
+        self._decoy_check(code, now)
+        state = lockout.after_failure(self.policy.lockout, state, now)
+        self._unknown_locks[user] = state
+        self._unknown_locks.move_to_end(user)
+        while len(self._unknown_locks) > UNKNOWN_LOCKS_KEPT:
+            self._unknown_locks.popitem(last=False)
+        reply: dict[str, Any] = {"result": p.REJECTED}
+        remaining = lockout.retry_after(state, now)
+        if remaining is not None:
+            reply.update(_locked_reply(remaining), result=p.REJECTED)
+        return reply
+
+    def _unknown_lock(self, user: str) -> lockout.LockState:
+        return self._unknown_locks.get(user) or lockout.LockState(0, None, False)
 
     def _decoy_check(self, code: str, now: float) -> None:
         """Spend the time a real check would, so unknown users are not told apart."""

@@ -146,6 +146,33 @@ def test_unknown_user_is_rejected_not_revealed(service: Service) -> None:
     assert service.verify("mallory", "123456") == {"result": p.REJECTED}
 
 
+def test_an_unknown_name_locks_out_like_an_account(service: Service, clock: Clock) -> None:
+    """Lock-out replies must not tell a name with no account from a real one."""
+    enroll(service, clock)
+    for _ in range(4):
+        assert service.verify("alice", "000000")["result"] == p.REJECTED
+        assert service.verify("mallory", "000000")["result"] == p.REJECTED
+    real = service.verify("alice", "000000")
+    fake = service.verify("mallory", "000000")
+    assert real == fake
+    assert fake["retry_after"] == 30 and fake["hard_locked"] is False
+    assert service.check("alice") == service.check("mallory")
+    assert service.check("mallory")["action"] == p.LOCKED
+    assert service.verify("mallory", "123456") == service.verify("alice", "123456")
+    clock.advance(31)
+    assert service.check("mallory")["action"] == p.PROMPT
+    assert service.verify("mallory", "000000")["retry_after"] == 60
+
+
+def test_unknown_names_remembered_are_bounded(service: Service) -> None:
+    from twofad import service as service_module
+
+    for index in range(service_module.UNKNOWN_LOCKS_KEPT + 50):
+        service.verify(f"nobody{index}", "000000")
+    assert len(service._unknown_locks) == service_module.UNKNOWN_LOCKS_KEPT
+    assert "nobody0" not in service._unknown_locks
+
+
 def test_known_user_without_2fa_is_skipped(service: Service) -> None:
     assert service.check("bob")["action"] == p.SKIP
     assert service.verify("bob", "123456")["result"] == p.NOT_ENROLLED
