@@ -170,14 +170,23 @@ def _check_key_belongs(store: Store, keys: Keys) -> None:
             )
 
 
-def _policy_loader(path: str | None) -> Callable[[], Policy]:
-    """How to (re)read the policy: the file given, else the system's, else the built-in."""
+def _policy_loader(path: str | None, system_path: str = DEFAULT_POLICY) -> Callable[[], Policy]:
+    """How to (re)read the policy: the file given, else the system's, else the built-in.
+
+    Once the system's file has been read, it stays the source: a file missing at a
+    reload (an editor's rename, a mistaken mv) is an error that keeps the policy in
+    force, never a quiet fall back to the built-in "optional for everyone".
+    """
     if path is not None:
         return lambda: policy_file.load(path)
+    from_file = False
 
     def system_or_builtin() -> Policy:
-        if os.path.exists(DEFAULT_POLICY):
-            return policy_file.load(DEFAULT_POLICY)
+        nonlocal from_file
+        if from_file or os.path.exists(system_path):
+            policy = policy_file.load(system_path)
+            from_file = True
+            return policy
         return Policy()
 
     return system_or_builtin
