@@ -20,12 +20,10 @@ Run as root: `make bench`, or `.venv/bin/python bench/race.py [--trials N]`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import os
 import random
 import select
-import signal
 import subprocess
 import sys
 import termios
@@ -39,7 +37,7 @@ from typing import Any
 import common as c
 from common import Codes
 
-from support.pam import _reading_terminal, pam_service
+from support.pam import _reading_terminal, pam_service, stop_started
 from support.users import TestUser
 
 TWOFA = "pam-twofa"
@@ -96,17 +94,7 @@ def spawn(service: str, user: str, env: dict[str, str]) -> Contender:
 
 
 def stop(contender: Contender) -> None:
-    """SIGTERM, then SIGKILL, to this one PID, which we started."""
-    proc = contender.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    stop_started(contender.proc)
 
 
 def race(service: str, attempts: list[tuple[str, str]], env: dict[str, str]) -> dict[str, Any]:

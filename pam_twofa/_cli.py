@@ -150,6 +150,18 @@ def open_recovery_file(
     return PrivateFile(output, uid, gid) if output is not None else None
 
 
+def renew_recovery_codes(
+    client: Client, target: PrivateFile | None, **fields: Any
+) -> dict[str, Any]:
+    """Ask for new codes; if that fails, the file opened for them goes too."""
+    try:
+        return client.request("recovery.regenerate", **fields)
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+
+
 def deliver_recovery_codes(codes: list[str], target: PrivateFile | None) -> str:
     """Print the codes, or write them to their private .txt file; say where they went."""
     if target is None:

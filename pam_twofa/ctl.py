@@ -176,12 +176,7 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
         except KeyError:
             return _cli.fail("twofactl", f"--output: {args.user} has no account to own the file")
         target = _cli.open_recovery_file(args.output, owner.pw_uid, owner.pw_gid)
-    try:
-        data = client.request("recovery.regenerate", user=args.user)
-    except BaseException:
-        if target is not None:
-            target.discard()
-        raise
+    data = _cli.renew_recovery_codes(client, target, user=args.user)
     if args.json and target is None:
         _cli.print_json(data)
         return 0

@@ -22,6 +22,8 @@ if _PACKAGE_PARENT not in sys.path:
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from pam_twofa import login as _login
 
 
@@ -64,9 +66,7 @@ class _Conversation:
         syslog.closelog()  # the process's own later messages keep their own name
 
 
-def _outcome_code(pamh: object, outcome: str) -> int:
-    from pam_twofa import login as _login
-
+def _outcome_code(pamh: object, _login: "ModuleType", outcome: str) -> int:
     return {
         _login.SUCCESS: pamh.PAM_SUCCESS,
         _login.AUTH_ERR: pamh.PAM_AUTH_ERR,
@@ -91,7 +91,7 @@ def pam_sm_authenticate(pamh, flags, argv):  # type: ignore[no-untyped-def]
         outcome = attempt.run()
         if outcome == _login.SUCCESS and attempt.authtok is not None:
             pamh.authtok = attempt.authtok
-        return _outcome_code(pamh, outcome)
+        return _outcome_code(pamh, _login, outcome)
     except BaseException:
         try:
             import traceback

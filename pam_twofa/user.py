@@ -85,12 +85,7 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
     if not args.regenerate:
         return _cli.fail("twofa", "say --regenerate: your old recovery codes stop working")
     target = _cli.open_recovery_file(args.output)  # before the old codes are gone
-    try:
-        data = client.request("recovery.regenerate", user=_me(), code=_current_code(args))
-    except BaseException:
-        if target is not None:
-            target.discard()
-        raise
+    data = _cli.renew_recovery_codes(client, target, user=_me(), code=_current_code(args))
     if args.json and target is None:
         _cli.print_json(data)
         return 0

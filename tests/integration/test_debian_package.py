@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from support.oath import CodeSource, oathtool
-from support.pam import Conversation, run_in_pty
+from support.pam import Conversation, run_in_pty, stop_started
 
 pytestmark = [
     pytest.mark.integration,
@@ -576,16 +576,7 @@ def _ssh(port: int, answers: Sequence[str]) -> Conversation:
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+    stop_started(proc, grace=10)
 
 
 # --------------------------------------------------------------------------- fixtures

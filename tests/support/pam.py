@@ -300,7 +300,7 @@ def run_in_pty(
                         break
                 break
             if time.monotonic() > deadline:
-                _stop(proc)
+                stop_started(proc)
                 drain(0.2)
                 raise ConversationTimeout(
                     f"{argv[0]} did not finish within {timeout} s",
@@ -324,23 +324,23 @@ def run_in_pty(
         returncode = proc.wait()
     finally:
         if proc.poll() is None:
-            _stop(proc)
+            stop_started(proc)
         os.close(master)
     return Conversation(returncode, _clean(bytes(raw)), prompts)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_started(proc: subprocess.Popen[bytes] | None, grace: float = 5) -> None:
     """SIGTERM, then SIGKILL, to this one PID (which we started)."""
-    if proc.poll() is not None:
+    if proc is None or proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(5)
+        proc.wait(grace)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+        proc.wait(grace)
 
 
 # --------------------------------------------------------------------------- pamtester
