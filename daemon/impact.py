@@ -7,7 +7,9 @@ one administrator could still log in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from . import lockout
 from .directory import Directory
@@ -42,28 +44,34 @@ def state_of(row: UserRow | None, required: bool, now: float) -> str:
     return INCOMPLETE if required else DISABLED
 
 
-@dataclass(frozen=True)
-class Assessment:
-    user: str
-    state: str
-    decision: Decision
+RowOf = Callable[[str], "UserRow | None"]
+T = TypeVar("T")
 
 
-def assess(
-    policy: Policy,
-    rows: dict[str, UserRow],
-    directory: Directory,
-    now: float,
-    users: list[str] | None = None,
-) -> list[Assessment]:
-    """The state of every user we know or the machine can log in, under `policy`."""
-    names = users if users is not None else sorted(set(rows) | set(directory.login_users()))
-    assessed = []
-    for name in names:
-        decision = requirement(policy, name, directory)
-        state = state_of(rows.get(name), decision.action == REQUIRED, now)
-        assessed.append(Assessment(name, state, decision))
-    return assessed
+def candidates(stored: Iterable[str], directory: Directory) -> list[str]:
+    """Every name a listing covers, sorted: those we hold and those who can log in."""
+    return sorted(set(stored) | set(directory.login_users()))
+
+
+def page(
+    names: list[str], after: str | None, limit: int, pick: Callable[[str], T | None]
+) -> tuple[list[T], str | None]:
+    """Up to `limit` entries picked from the names after `after`, and the next cursor.
+
+    A cursor (the last name given) rather than an offset, so that a user enrolled or
+    removed between two pages neither repeats nor hides another. Names `pick` passes
+    over cost one look each, and each name is looked at on one page only.
+    """
+    start = bisect.bisect_right(names, after) if after is not None else 0
+    picked: list[T] = []
+    for index in range(start, len(names)):
+        entry = pick(names[index])
+        if entry is None:
+            continue
+        picked.append(entry)
+        if len(picked) == limit:
+            return picked, names[index] if index + 1 < len(names) else None
+    return picked, None
 
 
 def administrators(policy: Policy, directory: Directory) -> list[str]:
@@ -73,7 +81,7 @@ def administrators(policy: Policy, directory: Directory) -> list[str]:
     return sorted(members)
 
 
-def lockout_risk(policy: Policy, rows: dict[str, UserRow], directory: Directory) -> str | None:
+def lockout_risk(policy: Policy, row_of: RowOf, directory: Directory) -> str | None:
     """Why no administrator could log in under `policy`, or None if one could.
 
     An administrator is shut out when every way in (SSH, console) requires a code they
@@ -83,7 +91,7 @@ def lockout_risk(policy: Policy, rows: dict[str, UserRow], directory: Directory)
         return None
     admins = administrators(policy, directory)
     for admin in admins:
-        row = rows.get(admin)
+        row = row_of(admin)
         if row is not None and row.active:
             return None
         if any(d.action != REQUIRED for d in _decisions(policy, admin, directory)):

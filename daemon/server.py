@@ -209,7 +209,14 @@ class Server:
 
     async def _reply(self, connection: _Connection, response: Response) -> None:
         writer = connection.writer
-        writer.write(p.encode_response(response))
+        try:
+            encoded = p.encode_response(response)
+        except ProtocolError as exc:  # a reply that cannot travel is an error we report
+            self.audit.note(f"reply not sent: {exc.message}")
+            encoded = p.encode_response(
+                p.error_response(p.INTERNAL, "the reply was too large to send", response.id)
+            )
+        writer.write(encoded)
         if writer.transport.get_write_buffer_size() > 0:  # the client is slow to read
             async with asyncio.timeout(self.limits.write_timeout):
                 await writer.drain()
@@ -315,8 +322,8 @@ class Server:
     def _status(self, role: str, user: str) -> dict[str, Any]:
         return self.service.status(user)
 
-    def _list(self, role: str) -> dict[str, Any]:
-        return {"users": self.service.list_users()}
+    def _list(self, role: str, **page: Any) -> dict[str, Any]:
+        return self.service.list_users(**page)
 
     def _disable(self, role: str, user: str, code: str | None = None) -> dict[str, Any]:
         self.service.disable(user, code, needs_proof=role == access.SELF)
@@ -352,12 +359,14 @@ class Server:
         self.audit.note(f"policy loaded from {new.source}: {len(new.rules)} rules")
         return {"source": new.source, "rules": len(new.rules), "forced": force}
 
-    def _policy_check(self, role: str, text: str, name: str = "policy.yaml") -> dict[str, Any]:
+    def _policy_check(
+        self, role: str, text: str, name: str = "policy.yaml", **page: Any
+    ) -> dict[str, Any]:
         try:
             new = policy_file.parse(text, name)
         except PolicyError as exc:
             raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
-        return self.service.policy_impact(new)
+        return self.service.policy_impact(new, **page)
 
     def _policy_explain(self, role: str, user: str, **where: str) -> dict[str, Any]:
         return self.service.explain(user, **where)

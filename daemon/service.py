@@ -25,6 +25,7 @@ from .store import Conflict, Store, UserRow
 T = TypeVar("T")
 Clock = Callable[[], float]
 CAS_ATTEMPTS = 8
+PAGE_SIZE = p.MAX_PAGE  # entries per listing reply; the protocol bounds what fits
 
 
 class ServiceError(Exception):
@@ -371,7 +372,10 @@ class Service:
                     p.ALREADY_ENROLLED, f"{user} is already enrolled; use --replace to overwrite"
                 )
             else:
-                self.store.update_user(row, enrolled_at=now, last_step=None, **active)
+                # The time steps already used stay used: replacing a secret with the
+                # same one (a second import) must not make a code seen today valid again.
+                carried = totp.carry_step(row.last_step, row.period or 30, params.period)
+                self.store.update_user(row, enrolled_at=now, last_step=carried, **active)
             self.store.replace_recovery_codes(user, sorted(set(digests)), now)
             return {"user": user, "state": "active", "recovery_codes": len(set(digests))}
 
@@ -437,17 +441,18 @@ class Service:
 
         return self._atomic(read)
 
-    def list_users(self) -> list[dict[str, Any]]:
-        """Every enrolled user and every account the policy requires."""
+    def list_users(self, after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+        """One page of the enrolled users and the accounts the policy requires."""
 
-        def read(now: float) -> list[dict[str, Any]]:
-            rows = {row.name: row for row in self.store.list_users()}
-            assessed = impact.assess(self.policy, rows, self.directory, now)
-            return [
-                self._describe(a.user, rows.get(a.user), now)
-                for a in assessed
-                if a.user in rows or a.decision.action == REQUIRED
-            ]
+        def read(now: float) -> dict[str, Any]:
+            def listed(name: str) -> dict[str, Any] | None:
+                row = self.store.get_user(name)
+                described = self._describe(name, row, now)
+                return described if row is not None or described["required"] else None
+
+            names = impact.candidates(self.store.user_names(), self.directory)
+            users, cursor = impact.page(names, after, limit, listed)
+            return {"users": users, "next": cursor}
 
         return self._atomic(read)
 
@@ -507,31 +512,39 @@ class Service:
 
     # --- the policy ----------------------------------------------------------------
 
-    def _rows(self) -> dict[str, UserRow]:
-        with self.store.transaction():
-            return {row.name: row for row in self.store.list_users()}
-
     def replace_policy(self, new: Policy, *, force: bool = False) -> None:
         """Put `new` in force, unless it would shut every administrator out."""
-        risk = impact.lockout_risk(new, self._rows(), self.directory)
+        with self.store.transaction():
+            risk = impact.lockout_risk(new, self.store.get_user, self.directory)
         if risk is not None and not force:
             raise ServiceError(p.WOULD_LOCK_OUT, risk)
         self.policy = new
 
-    def policy_impact(self, new: Policy) -> dict[str, Any]:
-        """Who `new` would require, who of them is not set up, and any lock-out risk."""
-        rows = self._rows()
-        assessed = impact.assess(new, rows, self.directory, self.clock())
-        required = [a for a in assessed if a.decision.action == REQUIRED]
-        return {
-            "source": new.source,
-            "rules": len(new.rules),
-            "required": [
-                {"user": a.user, "state": a.state, "rule": a.decision.rule} for a in required
-            ],
-            "incomplete": [a.user for a in required if a.state == impact.INCOMPLETE],
-            "lockout_risk": impact.lockout_risk(new, rows, self.directory),
-        }
+    def policy_impact(
+        self, new: Policy, after: str | None = None, limit: int = PAGE_SIZE
+    ) -> dict[str, Any]:
+        """Who `new` would require (one page of them), who is not set up, any lock-out risk."""
+
+        def read(now: float) -> dict[str, Any]:
+            def required(name: str) -> dict[str, Any] | None:
+                decision = impact.requirement(new, name, self.directory)
+                if decision.action != REQUIRED:
+                    return None
+                state = impact.state_of(self.store.get_user(name), True, now)
+                return {"user": name, "state": state, "rule": decision.rule}
+
+            names = impact.candidates(self.store.user_names(), self.directory)
+            page, cursor = impact.page(names, after, limit, required)
+            return {
+                "source": new.source,
+                "rules": len(new.rules),
+                "required": page,
+                "incomplete": [r["user"] for r in page if r["state"] == impact.INCOMPLETE],
+                "lockout_risk": impact.lockout_risk(new, self.store.get_user, self.directory),
+                "next": cursor,
+            }
+
+        return self._atomic(read)
 
     def _with_proof(
         self, user: str, code: str | None, needs_proof: bool, action: Callable[[float], T]
@@ -597,7 +610,9 @@ class Service:
         self, user: str, code: str | None = None, *, needs_proof: bool = False
     ) -> dict[str, Any]:
         def regenerate(now: float) -> dict[str, Any]:
-            self._active_row(user)
+            # Claimed first, so two renewals racing (two hosts, one store) cannot
+            # interleave their deletes and inserts: the later one starts over.
+            self.store.update_user(self._active_row(user))
             return {"user": user, "recovery_codes": self._new_recovery_codes(user, now)}
 
         return self._with_proof(user, code, needs_proof, regenerate)

@@ -178,6 +178,9 @@ class Store:
     def list_users(self) -> list[UserRow]:
         return [UserRow(*row) for row in self._db.execute(f"{_SELECT_USER} ORDER BY name")]
 
+    def user_names(self) -> list[str]:
+        return [name for (name,) in self._db.execute("SELECT name FROM users ORDER BY name")]
+
     def insert_user(self, name: str, now: float, **values: Any) -> None:
         columns = {"name": name, "created_at": now, **values}
         _check_columns(columns)
@@ -191,11 +194,15 @@ class Store:
             raise Conflict(f"user {name!r} was created concurrently") from None
 
     def update_user(self, row: UserRow, **changes: Any) -> None:
-        """Write `changes` only if nobody changed the row since `row` was read."""
+        """Write `changes` only if nobody changed the row since `row` was read.
+
+        With no changes it only claims the row: a write to rows that hang off it, such
+        as the recovery codes, then conflicts with any other writer of that user.
+        """
         _check_columns(changes)
-        assignments = ", ".join(f"{column} = ?" for column in changes)
+        assignments = "".join(f"{column} = ?, " for column in changes)
         cursor = self._db.execute(
-            f"UPDATE users SET {assignments}, version = version + 1 "  # noqa: S608
+            f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608
             "WHERE name = ? AND version = ?",
             (*changes.values(), row.name, row.version),
         )

@@ -52,6 +52,17 @@ def time_step(now: float, period: int) -> int:
     return int(now // period)
 
 
+def carry_step(last_step: int | None, old_period: int, new_period: int) -> int | None:
+    """The last used step in another period's units: the one holding the old step's end.
+
+    A secret replaced with another period must still refuse codes for the time already
+    used; rounding toward the later step errs on refusing, never on a replay.
+    """
+    if last_step is None:
+        return None
+    return ((last_step + 1) * old_period - 1) // new_period
+
+
 def code_at(secret: str, params: TotpParams, step: int) -> str:
     return _hotp(_key(secret), params, step)
 

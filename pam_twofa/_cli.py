@@ -57,6 +57,24 @@ def add_command(
     return sub
 
 
+def request_all_pages(client: Client, op: str, key: str, **fields: Any) -> dict[str, Any]:
+    """A listing the daemon sends a page at a time, as one reply with every entry in `key`.
+
+    Each page is bounded so that it fits in one protocol message; its ``next`` names
+    where the following page starts.
+    """
+    entries: list[Any] = []
+    cursor = None
+    while True:
+        reply = client.request(op, after=cursor, **fields)
+        entries += reply[key]
+        cursor = reply.get("next")
+        if cursor is None:
+            reply[key] = entries
+            reply.pop("next", None)
+            return reply
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, run the chosen command, and turn every failure into one line and exit 1."""
     args = parser.parse_args(argv)

@@ -81,7 +81,7 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     if args.users:
         statuses = [client.request("status", user=user) for user in args.users]
     else:
-        statuses = client.request("list")["users"]
+        statuses = _cli.request_all_pages(client, "list", "users")["users"]
     if args.state:
         statuses = [s for s in statuses if s["state"] == args.state]
     if args.json:
@@ -125,7 +125,8 @@ def _policy_check(client: Client, args: argparse.Namespace) -> int:
             text = policy_file.read()
     except (OSError, UnicodeDecodeError) as exc:
         return _cli.fail("twofactl", f"cannot read {args.file}: {exc}")
-    report = client.request("policy.check", text=text, name=args.file)
+    report = _cli.request_all_pages(client, "policy.check", "required", text=text, name=args.file)
+    report["incomplete"] = [r["user"] for r in report["required"] if r["state"] == "incomplete"]
     if args.json:
         _cli.print_json({"valid": True, **report})
         return 0

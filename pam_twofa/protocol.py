@@ -175,6 +175,13 @@ def validate_period(value: object, name: str = "period") -> int:
     return _whole(value, name, 15, 120)
 
 
+MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message
+
+
+def validate_limit(value: object, name: str = "limit") -> int:
+    return _whole(value, name, 1, MAX_PAGE)
+
+
 def validate_code_list(value: object, name: str = "recovery_codes") -> "list[str]":
     if not isinstance(value, list) or len(value) > 20:
         raise _bad(f"{name} must be a list of at most 20 codes")
@@ -216,13 +223,18 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     "secret.show": {"user": _USER, "code": _CODE},
     "enroll.confirm": {"user": _USER, "code": _CODE},
     "status": {"user": _USER},
-    "list": {},
+    "list": {"after": (validate_user, False), "limit": (validate_limit, False)},
     "disable": {"user": _USER, "code": _OPTIONAL_CODE},
     "unlock": {"user": _USER},
     "recovery.regenerate": {"user": _USER, "code": _OPTIONAL_CODE},
     "resync": {"user": _USER, "code1": _CODE, "code2": _CODE},
     "reload": {"force": (validate_flag, False)},
-    "policy.check": {"text": (validate_policy_text, True), "name": (validate_label, False)},
+    "policy.check": {
+        "text": (validate_policy_text, True),
+        "name": (validate_label, False),
+        "after": (validate_user, False),
+        "limit": (validate_limit, False),
+    },
     "policy.explain": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
     "import": {
         "user": _USER,

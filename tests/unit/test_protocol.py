@@ -45,6 +45,10 @@ def test_response_round_trip() -> None:
         (b'{"v":1,"op":"ping","id":1.5}', "id"),
         (b'{"v":1,"op":"ping","x":NaN}', "JSON"),
         (b'{"v":1,"op":"ping"} trailing', "JSON"),
+        (b'{"v":1,"op":"list","limit":0}', "limit must be a whole number from 1 to 100"),
+        (b'{"v":1,"op":"list","limit":101}', "limit must be a whole number from 1 to 100"),
+        (b'{"v":1,"op":"list","limit":"5"}', "limit must be a whole number"),
+        (b'{"v":1,"op":"list","after":"-x"}', "after '-x' is not a valid user name"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(line: bytes, reason: str) -> None:

@@ -193,13 +193,10 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
     p.validate_digits: st.integers(6, 8),
     p.validate_period: st.integers(15, 120),
     p.validate_code_list: st.lists(CODES, max_size=20),
+    p.validate_limit: st.integers(1, p.MAX_PAGE),
+    p.validate_policy_text: st.text(max_size=2000),
+    p.validate_label: st.text(PRINTABLE, min_size=1, max_size=255).filter(str.isprintable),
 }
-if hasattr(p, "validate_policy_text"):
-    VALID_VALUES[p.validate_policy_text] = st.text(max_size=2000)
-if hasattr(p, "validate_label"):
-    VALID_VALUES[p.validate_label] = st.text(PRINTABLE, min_size=1, max_size=255).filter(
-        str.isprintable
-    )
 
 
 def test_every_field_of_every_operation_has_a_strategy() -> None:

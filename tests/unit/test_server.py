@@ -14,9 +14,10 @@ import socket
 import pytest
 
 from pam_twofa import protocol as p
-from support.fakes import Clock
+from support.fakes import Accounts, Clock
 from twofad import totp
 from twofad.audit import Audit
+from twofad.policy_file import parse
 from twofad.server import Limits, Server, peer_credentials
 from twofad.service import Service
 
@@ -148,3 +149,59 @@ def test_the_longest_idle_connection_makes_room(service: Service, audit_log: io.
     first, third = asyncio.run(run())
     assert first == b""
     assert p.decode_response(third.rstrip(b"\n")).ok
+
+
+def _largest_listing(service: Service, accounts: Accounts, count: int) -> None:
+    """`count` accounts with the longest names, all enrolled, locked, by the longest rule."""
+    rule = "r" * 64
+    service.policy = parse(f"rules:\n  - {{name: {rule}, groups: [many], action: required}}\n")
+    for index in range(count):
+        name = f"user{index:04d}".ljust(32, "x")
+        accounts.add(name, 20_000 + index, "many")
+        service.import_secret(name, totp.new_secret(), totp.TotpParams("SHA512", 8, 120), [])
+        for _ in range(7):
+            service.verify(name, "00000000")
+
+
+def test_a_long_listing_comes_in_pages_that_each_fit(
+    server: Server, service: Service, accounts: Accounts
+) -> None:
+    _largest_listing(service, accounts, 230)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        fields = {"after": cursor} if cursor else {}
+        [reply] = _exchange(server, p.encode_request("list", **fields))
+        assert reply.ok, reply.message
+        assert len(reply.data["users"]) <= p.MAX_PAGE
+        seen += [entry["user"] for entry in reply.data["users"]]
+        cursor = reply.data["next"]
+        if cursor is None:
+            break
+    assert seen == sorted(n for n in accounts.users if n.startswith("user"))
+
+
+def test_policy_check_pages_who_would_be_required(
+    server: Server, service: Service, accounts: Accounts
+) -> None:
+    _largest_listing(service, accounts, 120)
+    request = {"text": "default: required\n", "name": "new.yaml"}
+    [first] = _exchange(server, p.encode_request("policy.check", **request))
+    assert first.ok and len(first.data["required"]) == p.MAX_PAGE
+    [second] = _exchange(
+        server, p.encode_request("policy.check", after=first.data["next"], **request)
+    )
+    everyone = [r["user"] for r in first.data["required"] + second.data["required"]]
+    assert everyone == sorted(accounts.users) and second.data["next"] is None
+
+
+def test_a_reply_too_large_to_send_is_an_error_not_a_cut(
+    server: Server, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "status", lambda user: {"blob": "x" * p.MAX_MESSAGE_BYTES})
+    replies = _exchange(
+        server, p.encode_request("status", id=7, user="bob") + p.encode_request("ping", id=8)
+    )
+    assert (replies[0].id, replies[0].code) == (7, p.INTERNAL)
+    assert "too large" in replies[0].message
+    assert replies[1].ok

@@ -9,6 +9,7 @@ from support.fakes import Clock
 from twofad import totp
 from twofad.policy import Policy
 from twofad.service import Service, ServiceError
+from twofad.store import Conflict
 
 PARAMS = totp.TotpParams()
 
@@ -298,6 +299,18 @@ def test_regenerate_replaces_all_codes(service: Service, clock: Clock) -> None:
     assert service.verify("alice", new[0])["result"] == p.ACCEPTED
 
 
+def test_regenerate_claims_the_row_so_a_racing_writer_starts_over(
+    service: Service, clock: Clock
+) -> None:
+    enroll(service, clock)
+    with service.store.transaction():
+        before = service.store.get_user("alice")
+    assert before is not None
+    service.regenerate_recovery_codes("alice")
+    with pytest.raises(Conflict), service.store.transaction():
+        service.store.update_user(before, failures=0)
+
+
 def test_regenerate_for_oneself_needs_a_current_code(service: Service, clock: Clock) -> None:
     secret, _ = enroll(service, clock)
     with pytest.raises(ServiceError) as refused:
@@ -354,7 +367,7 @@ def test_status_reports_lock_and_counts(service: Service, clock: Clock) -> None:
     assert status["locked"] is True and status["retry_after"] == 20
     assert status["recovery_codes_left"] == 8
     assert (status["algorithm"], status["digits"], status["period"]) == ("SHA1", 6, 30)
-    assert [s["user"] for s in service.list_users()] == ["alice"]
+    assert [s["user"] for s in service.list_users()["users"]] == ["alice"]
 
 
 def test_resync_finds_a_drifted_clock_and_centres_the_window(

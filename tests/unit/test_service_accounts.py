@@ -101,3 +101,38 @@ def test_a_user_cannot_switch_off_what_the_policy_requires(service: Service, clo
     assert refused.value.code == p.UNAUTHORIZED and "everyone-bob" in refused.value.message
     service.disable("bob")  # an administrator may
     assert service.status("bob")["enrollment"] == "none"
+
+
+def test_import_replace_does_not_make_a_used_code_valid_again(
+    service: Service, clock: Clock
+) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+    service.import_secret("bob", secret, PARAMS, [])
+    used = code(secret, clock)
+    assert service.verify("bob", used)["result"] == p.ACCEPTED
+    service.import_secret("bob", secret, PARAMS, [], replace=True)
+    assert service.verify("bob", used)["result"] == p.REPLAYED
+    clock.advance(30)
+    assert service.verify("bob", code(secret, clock))["result"] == p.ACCEPTED
+
+
+def test_import_replace_with_a_longer_period_keeps_used_time_used(
+    service: Service, clock: Clock
+) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+    service.import_secret("bob", secret, PARAMS, [])
+    assert service.verify("bob", code(secret, clock))["result"] == p.ACCEPTED
+    slow = totp.TotpParams("SHA1", 6, 60)
+    service.import_secret("bob", secret, slow, [], replace=True)
+    # The 60 s step holding the 30 s step just used is spent; the next one is not.
+    assert service.verify("bob", code(secret, clock, params=slow))["result"] == p.REPLAYED
+    clock.advance(60)
+    assert service.verify("bob", code(secret, clock, params=slow))["result"] == p.ACCEPTED
+
+
+def test_carry_step_rounds_toward_the_later_step() -> None:
+    assert totp.carry_step(None, 30, 60) is None
+    assert totp.carry_step(9, 30, 30) == 9
+    assert totp.carry_step(9, 30, 60) == 4  # 270-299 s lies in the 60 s step 240-299
+    assert totp.carry_step(10, 30, 60) == 5  # 300-329 s lies in 300-359
+    assert totp.carry_step(4, 60, 30) == 9  # 240-299 s ends in the 30 s step 270-299

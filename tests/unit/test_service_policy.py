@@ -90,7 +90,7 @@ def test_explain_names_the_rule_and_its_line(service: Service, clock: Clock) -> 
 def test_status_states_follow_the_policy(service: Service, clock: Clock) -> None:
     use(service, "rules:\n  - {name: admins, groups: [sudo], action: required}\n")
     enroll(service, clock, "bob")
-    listed = {s["user"]: (s["state"], s["rule"]) for s in service.list_users()}
+    listed = {s["user"]: (s["state"], s["rule"]) for s in service.list_users()["users"]}
     # alice is required (sudo) and not set up; bob enrolled; root neither required nor enrolled.
     assert listed == {"alice": ("incomplete", "admins"), "bob": ("enabled", "default")}
     for _ in range(5):

@@ -50,6 +50,19 @@ def test_update_is_a_compare_and_set(store: Store) -> None:
     assert current is not None and current.failures == 1 and current.version == seen.version + 1
 
 
+def test_an_update_without_changes_claims_the_row(store: Store) -> None:
+    with store.transaction():
+        store.insert_user("alice", 1.0)
+        seen = store.get_user("alice")
+    assert seen is not None
+    with store.transaction():
+        store.update_user(seen)
+        claimed = store.get_user("alice")
+    assert claimed is not None and claimed.version == seen.version + 1
+    with pytest.raises(Conflict), store.transaction():
+        store.update_user(seen)  # a second writer that read before the claim loses
+
+
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.insert_user("alice", 1.0)
