@@ -26,6 +26,7 @@ from .totp import ALGORITHMS, TotpParams
 
 MAX_POLICY_BYTES = 48 * 1024  # it also travels in one protocol message for `policy check`
 MAX_NODES = 20_000  # bounds the walk, whatever aliases may multiply
+MAX_RULE_NAME = 64  # rule names travel in every status line and audit event
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -139,6 +140,18 @@ class _Walker:
             raise _Invalid
         return value
 
+    def label(self, limit: int) -> Callable[[Node, str], str]:
+        """A name shown in messages and replies: one printable line, bounded."""
+
+        def convert(node: Node, path: str) -> str:
+            value = self.string(node, path)
+            if len(value) > limit or not value.isprintable():
+                self.problem(node, path, f"expected 1 to {limit} printable characters on one line")
+                raise _Invalid
+            return value
+
+        return convert
+
     def choice(self, options: tuple[str, ...]) -> Callable[[Node, str], str]:
         def convert(node: Node, path: str) -> str:
             value = self.scalar(node, path)
@@ -244,13 +257,24 @@ def _rule(walker: _Walker, node: Node, path: str) -> Rule:
     services = walker.name(validate_service, "PAM service name")
 
     def listed(item: Callable[[Node, str], Any]) -> Callable[[Node, str], tuple[Any, ...]]:
-        return lambda n, p: walker.sequence(n, p, item)
+        def convert(node: Node, path: str) -> tuple[Any, ...]:
+            values = walker.sequence(node, path, item)
+            if not values:
+                # `groups: []` would match nobody and `not_from: []` exclude nothing:
+                # either way the rule would not do what its key says.
+                walker.problem(
+                    node, path, "an empty list matches nothing; list a value or remove the key"
+                )
+                raise _Invalid
+            return values
+
+        return convert
 
     fields = walker.mapping(
         node,
         path,
         {
-            "name": walker.string,
+            "name": walker.label(MAX_RULE_NAME),
             "users": listed(users),
             "groups": listed(groups),
             "services": listed(services),

@@ -184,6 +184,19 @@ lockout: {first: 2h, max: 1h}
         ("rules: [\n", "policy.yaml:2:1: not valid YAML"),
         ("a: b: c\n", "policy.yaml:1:5: not valid YAML"),
         ("admins: {groups: [' ']}\n", "admins.groups[0]: ' ' is not a valid group name"),
+        (
+            "rules:\n  - {groups: [], action: required}\n",
+            "policy.yaml:2:14: rules[0].groups: an empty list matches nothing",
+        ),
+        (
+            "rules:\n  - {not_from: [], action: exempt}\n",
+            "policy.yaml:2:16: rules[0].not_from: an empty list matches nothing",
+        ),
+        ("rules:\n  - {name: '', action: exempt}\n", "rules[0].name: expected text"),
+        (
+            f"rules:\n  - {{name: {'n' * 65}, action: exempt}}\n",
+            "rules[0].name: expected 1 to 64 printable characters",
+        ),
     ],
 )
 def test_each_kind_of_error(text: str, expected: str) -> None:
