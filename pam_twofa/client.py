@@ -140,6 +140,9 @@ class Client:
         except p.ProtocolError as exc:
             self.close()
             raise RequestFailed(exc.code, exc.message) from None
+        if response.code == p.BUSY:  # refused at the door: as good as unreachable
+            self.close()
+            raise Unavailable(response.message)
         if response.id != request_id:
             self.close()
             raise RequestFailed(p.INTERNAL, "twofad answered a different request")

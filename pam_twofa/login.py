@@ -92,6 +92,8 @@ class Login:
         self.service = service
         self.rhost = rhost
         self.authtok: str | None = None  # set only in single-prompt mode
+        self._typed: str | None = None  # the single-prompt answer, once asked
+        self._digits = 6
         self._client = Client(options.socket, options.timeout)
 
     def run(self) -> str:
@@ -185,15 +187,32 @@ class Login:
         if answer is None:
             return CONV_ERR
         digits = decision.get("digits")
-        length = digits if isinstance(digits, int) and 6 <= digits <= 8 else 6
-        password, code = answer[:-length], answer[-length:]
-        if len(answer) <= length or not (code.isascii() and code.isdigit()):
+        self._digits = digits if isinstance(digits, int) and 6 <= digits <= 8 else 6
+        self._typed = answer
+        password, code = _split_code(answer, self._digits)
+        if code is None:
             self.talk.error(INVALID)
             return AUTH_ERR
         outcome = self._verify(code)
         if outcome == SUCCESS:
             self.authtok = password
         return outcome
+
+    def _password_only(self) -> str:
+        """fail=open in single-prompt mode: no code can be checked, the password still is.
+
+        The person may have typed a code after the password out of habit; it is split
+        off as usual, so both ``password`` and ``password123456`` reach pam_unix as the
+        password.
+        """
+        answer = self._typed
+        if answer is None:
+            answer = self.talk.ask("Password: ")
+            if answer is None:
+                return CONV_ERR
+        password, code = _split_code(answer, self._digits)
+        self.authtok = password if code is not None else answer
+        return SUCCESS
 
     # --- set-up at the first login -------------------------------------------------
 
@@ -236,7 +255,7 @@ class Login:
                 f"twofad unavailable ({reason}); fail=open lets {self.user} in without a code",
                 warning=True,
             )
-            return SUCCESS
+            return self._password_only() if self.options.single_prompt else SUCCESS
         self.talk.log(f"twofad unavailable ({reason}); login of {self.user} refused", warning=True)
         self.talk.error(UNAVAILABLE)
         return AUTHINFO_UNAVAIL
@@ -250,6 +269,14 @@ class Login:
     def _debug(self, text: str) -> None:
         if self.options.debug:
             self.talk.log(text)
+
+
+def _split_code(answer: str, digits: int) -> "tuple[str, str | None]":
+    """Password and code from one answer: the code is the last `digits` ASCII digits."""
+    password, code = answer[:-digits], answer[-digits:]
+    if len(answer) <= digits or not (code.isascii() and code.isdigit()):
+        return answer, None
+    return password, code
 
 
 def _lock_message(reply: "dict[str, Any]") -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pam_twofa import protocol as p
 from support.daemon import Daemon
 from support.enrollment import HOOK, Enrolled, enroll
 from support.oath import oathtool
@@ -101,6 +105,67 @@ def test_fail_open_lets_logins_through_when_the_daemon_is_down(
         hook_daemon.stop()
         result = pamtester(name, enrolled.user.name, [])
     assert result.ok and result.prompts_stripped == []
+
+
+def test_fail_open_in_single_prompt_mode_still_checks_the_password(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    set_password(enrolled.user.name, "correct horse 42")
+    lines = [
+        hook_line(hook_daemon, "single_prompt", "fail=open", control="requisite"),
+        "auth required pam_unix.so use_first_pass",
+        "account required pam_permit.so",
+    ]
+    with pam_service("twofa-test", lines) as name:
+        hook_daemon.stop()
+        alone = pamtester(name, enrolled.user.name, ["correct horse 42"])
+        with_code = pamtester(name, enrolled.user.name, ["correct horse 42" + "123456"])
+        wrong = pamtester(name, enrolled.user.name, ["wrong horse 42" + "123456"])
+    assert alone.ok, alone
+    assert alone.prompts_stripped == ["Password:"]
+    assert with_code.ok, with_code  # a code typed out of habit is split off
+    assert not wrong.ok  # the password is still checked by pam_unix
+
+
+def _busy_daemon(path: str) -> socket.socket:
+    """A listener that turns every connection away as twofad does when it is full."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    refusal = p.encode_response(p.error_response(p.BUSY, "twofad is busy; retry in a moment"))
+
+    def refuse() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(refusal)
+
+    threading.Thread(target=refuse, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize(("mode", "admitted"), [("fail=secure", False), ("fail=open", True)])
+def test_a_daemon_too_busy_to_answer_is_unavailable(
+    tmp_path: Path, person: object, mode: str, admitted: bool
+) -> None:
+    path = str(tmp_path / "busy.sock")
+    listener = _busy_daemon(path)
+    lines = [
+        f"auth required {PAM_PYTHON} {HOOK} socket={path} {mode}",
+        "account required pam_permit.so",
+    ]
+    try:
+        with pam_service("twofa-test", lines) as name:
+            result = pamtester(name, person.name, ["123456"])  # type: ignore[attr-defined]
+    finally:
+        listener.close()
+    assert result.ok is admitted, result
+    if not admitted:
+        assert "Two-step verification is unavailable; login refused" in result.output
+        assert "Authentication service cannot retrieve authentication info" in result.output
 
 
 def test_a_custom_prompt_and_unknown_arguments(hook_daemon: Daemon, enrolled: Enrolled) -> None:

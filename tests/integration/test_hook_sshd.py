@@ -117,12 +117,28 @@ def test_a_wrong_password_never_reaches_the_code(
     assert not any("Verification code" in prompt for prompt in login.prompts)
 
 
+def test_password_then_code_refuses_replays_and_takes_a_recovery_code_once(
+    password_then_code: SshServer, enrolled: Enrolled
+) -> None:
+    set_password(enrolled.user.name, "tr0ub4dor&3")
+    code = enrolled.codes.next()
+    assert ssh_login(password_then_code, enrolled.user, ["tr0ub4dor&3", code]).ok
+    replayed = ssh_login(password_then_code, enrolled.user, ["tr0ub4dor&3", code])
+    assert replayed.returncode == 255 and "LOGIN-OK" not in replayed.output
+    assert "Invalid verification code" in replayed.output
+    recovery = enrolled.recovery_codes[2]
+    first = ssh_login(password_then_code, enrolled.user, ["tr0ub4dor&3", recovery])
+    assert first.ok and "Recovery code accepted; 7 left." in first.output, first
+    again = ssh_login(password_then_code, enrolled.user, ["tr0ub4dor&3", recovery])
+    assert again.returncode == 255 and "LOGIN-OK" not in again.output
+
+
+@pytest.mark.parametrize("setup", ["key then code", "password then code"])
 def test_first_login_enrolls_end_to_end(
-    hook_daemon: Daemon, policy_path: Path, person: object, tmp_path: Path
+    hook_daemon: Daemon, policy_path: Path, person: object, tmp_path: Path, setup: str
 ) -> None:
     policy_path.write_text("default: required\n")
     hook_daemon.request("reload")
-    key = authorize_key(person, tmp_path)
     seen: dict[str, str] = {}
 
     def confirm_with_code_from_screen(output: str) -> str:
@@ -133,14 +149,19 @@ def test_first_login_enrolls_end_to_end(
         seen["at"] = str(time.time())
         return oathtool(seen["secret"], float(seen["at"]))
 
-    with SshServer(
-        [hook(hook_daemon), *ACCOUNT_AND_SESSION],
-        authentication_methods="publickey,keyboard-interactive:pam",
-    ) as server:
+    if setup == "key then code":
+        stack = [hook(hook_daemon), *ACCOUNT_AND_SESSION]
+        methods, password = "publickey,keyboard-interactive:pam", []
+        key: Path | None = authorize_key(person, tmp_path)
+    else:
+        set_password(person.name, "b4ttery-st4ple")  # type: ignore[attr-defined]
+        stack = ["auth requisite pam_unix.so", hook(hook_daemon), *ACCOUNT_AND_SESSION]
+        methods, password, key = "keyboard-interactive:pam", ["b4ttery-st4ple"], None
+    with SshServer(stack, authentication_methods=methods) as server:
         first = ssh_login(
             server,
             person,
-            [confirm_with_code_from_screen, ""],
+            [*password, confirm_with_code_from_screen, ""],
             identity=key,
             env={"LC_ALL": "C.UTF-8"},  # in the C locale the client masks the QR's blocks
         )
@@ -151,9 +172,9 @@ def test_first_login_enrolls_end_to_end(
         # Later logins ask for a code: one from a later time step than the confirming one.
         step = int(float(seen["at"]) // 30)
         later = oathtool(seen["secret"], (step + 1) * 30)
-        second = ssh_login(server, person, [later], identity=key)
+        second = ssh_login(server, person, [*password, later], identity=key)
         assert second.ok, second
-        assert second.prompts[0].strip().endswith("Verification code:")
+        assert second.prompts[-1].strip().endswith("Verification code:")
 
 
 def test_a_policy_exempting_loopback_asks_nothing(
