@@ -221,10 +221,49 @@ def pam_stack(pam_dir: str, service: str) -> Check:
                 "which then never runs",
                 "move the hook before it, or make that line 'required'/'requisite'",
             )
+    if "fail=open" in hook.arguments:
+        return Check(
+            name,
+            False,
+            f"{hook.origin}: the hook has fail=open, so while twofad is down or busy a "
+            "login needs no code",
+            "remove fail=open (the default, fail=secure, refuses logins it cannot check)",
+        )
     return Check(name, True, f"{hook.origin}: the hook runs ({hook.control})")
 
 
 # --- sshd ------------------------------------------------------------------------------
+
+# Modules that check something the person knows or has, other than our code.
+FIRST_FACTORS = frozenset(
+    ("pam_unix.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so", "pam_userdb.so")
+)
+
+
+def _code_alone_logs_in(methods: str, setup: Setup) -> str | None:
+    """Why a code alone would open an SSH session, or None if something else is asked too.
+
+    A chain of keyboard-interactive alone leaves everything to PAM; if the sshd stack
+    has no password module either, the code becomes the only factor.
+    """
+    alone = [
+        c
+        for c in methods.split()
+        if all(m.startswith("keyboard-interactive") for m in c.split(","))
+    ]
+    if not alone:
+        return None
+    try:
+        lines = _auth_lines(setup.pam_dir, setup.sshd_service)
+    except OSError:
+        return None  # the PAM check says what is wrong with the file
+    checked = (line for line in lines if line.control != "optional" and not _is_hook(line))
+    if any(os.path.basename(line.module) in FIRST_FACTORS for line in checked):
+        return None
+    return (
+        f"AuthenticationMethods '{alone[0]}' and no password module in PAM {setup.sshd_service}: "
+        "the code alone logs in"
+    )
 
 
 def sshd_settings(setup: Setup) -> Check:
@@ -252,13 +291,17 @@ def sshd_settings(setup: Setup) -> Check:
     methods = settings.get("authenticationmethods", "any")
     if methods == "any" or any("keyboard-interactive" not in chain for chain in methods.split()):
         problems.append(f"AuthenticationMethods '{methods}' lets a login in without PAM's prompts")
+    single = _code_alone_logs_in(methods, setup) if not problems else None
+    if single:
+        problems.append(single)
     if problems:
         return Check(
             "sshd",
             False,
             "; ".join(problems),
             "use the drop-in from the examples: UsePAM yes, KbdInteractiveAuthentication yes, "
-            "AuthenticationMethods publickey,keyboard-interactive:pam",
+            "AuthenticationMethods publickey,keyboard-interactive:pam (or a password module "
+            "before the hook, as in the password-then-code example)",
         )
     return Check("sshd", True, f"UsePAM yes, keyboard-interactive, AuthenticationMethods {methods}")
 

@@ -771,6 +771,11 @@ def test_the_readme_steps_then_ssh_asks_for_the_password_and_a_code(step: Bookwo
     root.run("pam-auth-update", "--enable", "twofa")
     common_auth = root.file("/etc/pam.d/common-auth").read_text()
     assert f"pam_python.so {HOOK}" in common_auth
+    # The setcred jump sits right before the hook, so sshd's monitor skips the interpreter.
+    stack = [line.split() for line in common_auth.splitlines() if line.startswith("auth")]
+    hook_at = next(i for i, words in enumerate(stack) if HOOK in words)
+    assert stack[hook_at - 1][:3] == ["auth", "[ignore=1", "default=ignore]"], stack
+    assert "pam_succeed_if.so" in stack[hook_at - 1]
     after_pam = step.run_doctor("pam-auth-update")
     assert after_pam.ok("PAM sshd") and after_pam.ok("PAM login"), after_pam.text
     # 3. Set up the app (here oathtool) for the user, then log in.

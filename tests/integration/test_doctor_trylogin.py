@@ -105,6 +105,9 @@ def test_an_optional_hook_is_a_fault(hook_daemon: Daemon) -> None:
     ) as server:
         checks = doctor(hook_daemon, server, server.service)
     assert "a wrong code would not stop a login" in str(checks[f"PAM {server.service}"]["detail"])
+    # keyboard-interactive alone, and no password module: the code would be the only factor.
+    assert not checks["sshd"]["ok"]
+    assert "the code alone logs in" in str(checks["sshd"]["detail"])
 
 
 def test_the_daemon_down(tmp_path: Path) -> None:

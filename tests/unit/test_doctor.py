@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pam_twofa.doctor import pam_stack
+from pam_twofa.doctor import Setup, _code_alone_logs_in, pam_stack
 
 HOOK = "auth required pam_python.so /usr/lib/python3/dist-packages/pam_twofa/hook.py"
 DEBIAN_COMMON_AUTH = (
@@ -43,6 +43,8 @@ DEBIAN_COMMON_AUTH = (
         (f"auth substack common-auth\n{HOOK}\n", True, "runs"),
         (f"-auth optional pam_foo.so\n{HOOK}  # comment\n", True, "runs"),
         ("auth required pam_python.so /opt/other/hook.py\n", False, "not in the auth stack"),
+        (f"{HOOK} fail=open\n", False, "while twofad is down or busy a login needs no code"),
+        (f"{HOOK} fail=secure\n", True, "runs"),
     ],
 )
 def test_hook_position(tmp_path: Path, stack: str, ok: bool, words: str) -> None:
@@ -56,3 +58,26 @@ def test_hook_position(tmp_path: Path, stack: str, ok: bool, words: str) -> None
 def test_a_missing_file(tmp_path: Path) -> None:
     check = pam_stack(str(tmp_path), "nothing")
     assert not check.ok and "cannot read" in check.detail
+
+
+@pytest.mark.parametrize(
+    ("methods", "stack", "alone"),
+    [
+        ("keyboard-interactive:pam", f"{HOOK}\n", True),
+        ("keyboard-interactive", f"{HOOK}\nauth optional pam_unix.so\n", True),
+        ("keyboard-interactive:pam", f"@include common-auth\n{HOOK}\n", False),
+        ("keyboard-interactive:pam", f"auth requisite pam_sss.so\n{HOOK}\n", False),
+        ("publickey,keyboard-interactive:pam", f"{HOOK}\n", False),
+        ("publickey,keyboard-interactive:pam keyboard-interactive:pam", f"{HOOK}\n", True),
+        ("password,keyboard-interactive:pam", f"{HOOK}\n", False),
+    ],
+)
+def test_a_code_alone_is_not_a_second_factor(
+    tmp_path: Path, methods: str, stack: str, alone: bool
+) -> None:
+    (tmp_path / "common-auth").write_text(DEBIAN_COMMON_AUTH)
+    (tmp_path / "sshd").write_text(stack)
+    found = _code_alone_logs_in(methods, Setup(pam_dir=str(tmp_path)))
+    assert (found is not None) is alone, found
+    if alone:
+        assert "the code alone logs in" in str(found)
