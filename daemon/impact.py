@@ -32,9 +32,16 @@ def _decisions(policy: Policy, user: str, directory: Directory) -> list[Decision
 
 
 def requirement(policy: Policy, user: str, directory: Directory) -> Decision:
-    """The decision that requires a code of `user` somewhere, else the SSH one."""
+    """The decision that requires a code of `user` somewhere, else the SSH one.
+
+    SSH and the console first, the logins people think of; then any other service or
+    place (sudo only, one network only), which makes the user just as required.
+    """
     decisions = _decisions(policy, user, directory)
-    return next((d for d in decisions if d.action == REQUIRED), decisions[0])
+    found = next((d for d in decisions if d.action == REQUIRED), None)
+    if found is None:
+        found = policy.required_somewhere(user, lambda: directory.groups_of(user))
+    return found or decisions[0]
 
 
 def state_of(row: UserRow | None, required: bool, now: float) -> str:

@@ -91,6 +91,7 @@ class Rule:
         service: str | None,
         origin: Origin,
     ) -> bool:
+        # The cheap conditions first: groups may cost an NSS round trip.
         if self.users is not None and user not in self.users:
             return False
         if self.not_users is not None and user in self.not_users:
@@ -103,9 +104,30 @@ class Rule:
             return False
         if self.not_from is not None and origin.within(self.not_from):
             return False
+        return self._matches_groups(groups)
+
+    def matches_person(self, user: str, groups: Callable[[], frozenset[str]]) -> bool:
+        """Whether the rule is about this user, for some service and place at least."""
+        if self.users is not None and user not in self.users:
+            return False
+        if self.not_users is not None and user in self.not_users:
+            return False
+        return self._matches_groups(groups)
+
+    def _matches_groups(self, groups: Callable[[], frozenset[str]]) -> bool:
         if self.groups is not None and not groups() & set(self.groups):
             return False
         return not (self.not_groups is not None and groups() & set(self.not_groups))
+
+    @property
+    def covers_every_login(self) -> bool:
+        """No service or place condition: for a user it matches, it decides every login."""
+        return (
+            self.services is None
+            and self.not_services is None
+            and self.from_ is None
+            and self.not_from is None
+        )
 
 
 @dataclass(frozen=True)
@@ -147,6 +169,24 @@ class Policy:
             if rule.matches(user, groups, service, origin):
                 return Decision(rule.action, rule.name, rule.line)
         return Decision(self.default, "default", None)
+
+    def required_somewhere(
+        self, user: str, groups: Callable[[], frozenset[str]]
+    ) -> Decision | None:
+        """The rule (or the default) requiring a code of `user` for some login, if any.
+
+        Some service or place: sudo only, SSH from one network only. A rule about the
+        user that covers every login ends the search, as it would end every decision.
+        """
+        groups = _once(groups)
+        for rule in self.rules:
+            if not rule.matches_person(user, groups):
+                continue
+            if rule.action == REQUIRED:
+                return Decision(rule.action, rule.name, rule.line)
+            if rule.covers_every_login:
+                return None
+        return Decision(self.default, "default", None) if self.default == REQUIRED else None
 
     @property
     def issuer_name(self) -> str:

@@ -79,8 +79,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, run the chosen command, and turn every failure into one line and exit 1."""
     args = parser.parse_args(argv)
     command: Command | None = getattr(args, "command", None)
-    if command is None:
-        parser.print_help(sys.stderr)
+    if command is None:  # a command group named without its subcommand says what it has
+        getattr(args, "help_parser", parser).print_help(sys.stderr)
         return 2
     try:
         with Client(args.socket or default_socket_path()) as client:

@@ -410,18 +410,27 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         help="bring over secrets from google-authenticator or pam_oath",
         description="Import secrets phones already have; the old files are not touched.",
+        epilog="examples: twofactl import google-authenticator alice bob\n"
+        "          twofactl import oath /etc/users.oath",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    imports.set_defaults(help_parser=imports)
     sources = imports.add_subparsers(title="sources", metavar="SOURCE")
     sub = _cli.add_command(
         sources,
         "google-authenticator",
         _import,
         "import ~/.google_authenticator files (TOTP; scratch codes become recovery codes)",
-        "twofactl import google-authenticator --home-root /home alice bob",
+        "twofactl import google-authenticator alice bob   (no USER: every account with a file)",
     )
     sub.set_defaults(source="google-authenticator")
     sub.add_argument("users", nargs="*", metavar="USER", help="default: every user with a file")
-    sub.add_argument("--home-root", default="/home", help="where homes are (default: /home)")
+    sub.add_argument(
+        "--home-root",
+        metavar="DIR",
+        help="read DIR/USER/.google_authenticator instead of each account's home directory "
+        "(homes restored from a backup, say)",
+    )
     sub.add_argument("--replace", action="store_true", help="overwrite users already enrolled")
     sub = _cli.add_command(
         sources,
@@ -443,8 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="apply even if no administrator could log in"
     )
     policy = commands.add_parser(
-        "policy", help="check or explain the policy", description="Check or explain the policy."
+        "policy",
+        help="check or explain the policy",
+        description="Check or explain the policy.",
+        epilog="examples: twofactl policy check /etc/twofa/policy.yaml.new\n"
+        "          twofactl policy explain alice --service sshd --from 192.0.2.10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    policy.set_defaults(help_parser=policy)
     policy_commands = policy.add_subparsers(title="commands", metavar="COMMAND")
     sub = _cli.add_command(
         policy_commands,

@@ -92,15 +92,23 @@ def read_google_authenticator(user: str, home_root: str | None = None) -> Entry:
     return parse_google_authenticator(user, text)
 
 
-def users_with_google_authenticator(home_root: str) -> list[str]:
-    """Accounts whose home under `home_root` holds a .google_authenticator file."""
+def users_with_google_authenticator(home_root: str | None = None) -> list[str]:
+    """Accounts holding a .google_authenticator file of their own.
+
+    In each account's home directory (as NSS gives it, so /srv/... and LDAP homes
+    count), or in ROOT/NAME when homes were restored elsewhere. A file not owned by
+    the account, such as one in a home several system accounts share, is not theirs.
+    """
     found = []
     for entry in pwd.getpwall():
-        home = os.path.join(home_root, entry.pw_name)
-        candidates = {home, entry.pw_dir} if entry.pw_dir.startswith(home_root) else {home}
-        if any(os.path.lexists(os.path.join(h, ".google_authenticator")) for h in candidates):
+        home = os.path.join(home_root, entry.pw_name) if home_root else entry.pw_dir
+        try:
+            info = os.lstat(os.path.join(home, ".google_authenticator"))
+        except OSError:
+            continue
+        if info.st_uid == entry.pw_uid:
             found.append(entry.pw_name)
-    return sorted(found)
+    return sorted(set(found))
 
 
 def _read_owned(path: str, uid: int) -> str:

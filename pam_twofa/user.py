@@ -12,6 +12,7 @@ import getpass
 import os
 import pwd
 import sys
+from typing import Any
 
 from . import _cli
 from .client import Client
@@ -61,10 +62,23 @@ def _enroll(client: Client, args: argparse.Namespace) -> int:
     _cli.show_enrollment(data)
     print()
     if not _cli.on_terminal():
-        return _cli.fail("twofa", "confirming needs a terminal; run `twofa enroll` on one")
+        print("Add the key to your app, then switch it on with: twofa confirm CODE")
+        return 0
     confirmed = _cli.confirm_interactively(client, user)
     if confirmed is None:
         return _cli.fail("twofa", "not confirmed; nothing was switched on")
+    return _activated(confirmed, args)
+
+
+def _confirm(client: Client, args: argparse.Namespace) -> int:
+    """The second half of an enrollment begun where no code could be asked for."""
+    return _activated(client.request("enroll.confirm", user=_me(), code=args.code), args)
+
+
+def _activated(confirmed: dict[str, Any], args: argparse.Namespace) -> int:
+    if args.json:
+        _cli.print_json({"user": confirmed["user"], "recovery_codes": confirmed["recovery_codes"]})
+        return 0
     print("Two-step verification is now active.")
     _cli.show_recovery_codes(confirmed["recovery_codes"])
     return 0
@@ -136,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="replace your key (needs a current code)"
     )
     with_code(sub)
+    sub = command(
+        "confirm",
+        _confirm,
+        "switch on the key `twofa enroll` showed, with a code from your app",
+        "twofa confirm 123456",
+    )
+    sub.add_argument("code", metavar="CODE")
     sub = command(
         "show-qr", _show_qr, "show your key again, to add a second device", "twofa show-qr"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import time
 from pathlib import Path
@@ -34,7 +35,21 @@ def test_enroll_from_scratch_json(hook_daemon: Daemon) -> None:
         begun = run_cli("user", hook_daemon.socket, "enroll", "--json", user=someone.uid)
         assert begun.returncode == 0 and begun.json()["user"] == someone.name
         off_terminal = run_cli("user", hook_daemon.socket, "enroll", user=someone.uid)
-        assert off_terminal.returncode == 1 and "terminal" in off_terminal.stderr
+        assert off_terminal.returncode == 0, off_terminal.stderr
+        assert "twofa confirm CODE" in off_terminal.stdout
+        secret = re.search(r"secret=([A-Z2-7]+)", off_terminal.stdout)
+        assert secret, off_terminal.stdout
+        confirm = ("user", hook_daemon.socket, "confirm")
+        wrong = run_cli(*confirm, "000000", "--json", user=someone.uid)
+        assert wrong.returncode == 1 and "invalid_code" in wrong.stderr
+        status = run_cli("user", hook_daemon.socket, "status", "--json", user=someone.uid)
+        assert status.json()["enrollment"] == "pending"
+        code = oathtool(secret.group(1), time.time())
+        done = run_cli(*confirm, code, "--json", user=someone.uid)
+        assert done.returncode == 0, done.stderr
+        assert len(done.json()["recovery_codes"]) == 8
+        status = run_cli("user", hook_daemon.socket, "status", "--json", user=someone.uid)
+        assert status.json()["enrollment"] == "active"
 
 
 def test_enroll_again_is_refused_unless_replace_with_a_code(

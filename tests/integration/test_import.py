@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import pwd
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -110,6 +112,34 @@ def test_all_users_under_a_home_root_and_words_for_people(hook_daemon: Daemon) -
         assert done.returncode == 0, done.stderr
         assert f"{one.name}: imported" in done.stdout
         assert "The old files are untouched." in done.stdout
+
+
+def test_every_account_is_found_in_its_own_home_wherever_that_is(
+    hook_daemon: Daemon,
+) -> None:
+    name = f"tfs{secrets.token_hex(3)}"
+    home = f"/srv/{name}-home"
+    subprocess.run(
+        ["useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        entry = pwd.getpwnam(name)
+        elsewhere = TestUser(name, entry.pw_uid, entry.pw_gid, home)
+        google_authenticator(elsewhere, "-t", "-d", "-w", "3", "-u", "-e", "1")
+        found = twofactl(hook_daemon.socket, "import", "google-authenticator", "--json")
+        assert found.returncode == 0, found.stderr
+        assert {"user": name, "result": "imported"}.items() <= next(
+            row for row in found.json() if row["user"] == name
+        ).items()
+        # --home-root looks only in DIR/USER: /home has no such directory for this account.
+        rooted = twofactl(
+            hook_daemon.socket, "import", "google-authenticator", "--home-root", "/home", name
+        )
+        assert rooted.returncode == 1 and "does not exist" in rooted.stdout
+    finally:
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
 
 
 def test_a_symlinked_file_is_refused(hook_daemon: Daemon) -> None:

@@ -123,3 +123,47 @@ def test_issuer_expands_the_host_name() -> None:
     import socket
 
     assert Policy(issuer="%h backup").issuer_name == f"{socket.gethostname()} backup"
+
+
+@pytest.mark.parametrize(
+    ("text", "user", "groups", "rule"),
+    [
+        ("default: required\n", "bob", set(), "default"),
+        ("default: optional\n", "bob", set(), None),
+        (
+            "rules:\n  - {name: s, groups: [sudo], services: [sudo], action: required}\n",
+            "bob",
+            {"sudo"},
+            "s",
+        ),
+        (
+            "rules:\n  - {name: s, groups: [sudo], services: [sudo], action: required}\n",
+            "bob",
+            {"users"},
+            None,
+        ),
+        (
+            "rules:\n  - {name: s, not_groups: [ops], from: [192.0.2.0/24], action: required}\n",
+            "bob",
+            {"ops"},
+            None,
+        ),
+        (
+            "default: required\nrules:\n  - {name: e, users: [bob], action: exempt}\n",
+            "bob",
+            set(),
+            None,
+        ),
+        (
+            "default: required\nrules:\n  - {name: e, users: [bob], services: [login], action: exempt}\n",
+            "bob",
+            set(),
+            "default",
+        ),
+    ],
+)
+def test_required_somewhere_looks_past_services_and_places(
+    text: str, user: str, groups: set[str], rule: str | None
+) -> None:
+    found = parse(text).required_somewhere(user, lambda: frozenset(groups))
+    assert (found.rule if found else None) == rule

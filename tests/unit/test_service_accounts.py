@@ -103,6 +103,42 @@ def test_a_user_cannot_switch_off_what_the_policy_requires(service: Service, clo
     assert service.status("bob")["enrollment"] == "none"
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "  - {name: sudo-only, users: [bob], services: [sudo], action: required}\n",
+        "  - {name: sudo-only, services: [sudo, su], action: required}\n",
+        "  - {name: sudo-only, from: [203.0.113.0/24], action: required}\n",
+        "  - {name: lan, from: [10.0.0.0/8], action: exempt}\n"
+        "  - {name: sudo-only, not_from: [local], users: [bob], action: required}\n",
+    ],
+)
+def test_required_for_one_service_or_place_is_still_required(
+    service: Service, clock: Clock, rules: str
+) -> None:
+    secret = enroll(service, clock)
+    service.policy = parse("rules:\n" + rules)
+    with pytest.raises(ServiceError) as refused:
+        service.disable("bob", code(secret, clock), needs_proof=True)
+    assert refused.value.code == p.UNAUTHORIZED and "sudo-only" in refused.value.message
+    assert service.status("bob")["enrollment"] == "active"  # nothing changed
+    assert service.status("bob")["required"] is True
+
+
+def test_a_rule_exempting_the_user_everywhere_ends_the_search(
+    service: Service, clock: Clock
+) -> None:
+    secret = enroll(service, clock)
+    service.policy = parse(
+        "default: required\n"
+        "rules:\n"
+        "  - {name: bob-free, users: [bob], action: exempt}\n"
+        "  - {name: sudo, services: [sudo], action: required}\n"
+    )
+    service.disable("bob", code(secret, clock), needs_proof=True)
+    assert service.status("bob")["enrollment"] == "none"
+
+
 def test_import_replace_does_not_make_a_used_code_valid_again(
     service: Service, clock: Clock
 ) -> None:
