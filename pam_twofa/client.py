@@ -129,7 +129,9 @@ class Client:
             raise RequestFailed(exc.code, exc.message) from None
         sock = self._open_socket()
         try:
-            sock.sendall(message)
+            # MSG_NOSIGNAL: a daemon that closed first must be an error here, not a
+            # SIGPIPE that kills sshd or login, which do not all ignore the signal.
+            sock.sendall(message, _socket.MSG_NOSIGNAL)
             response = p.decode_response(self._read_line(sock))
         except TimeoutError:
             self.close()

@@ -62,3 +62,50 @@ def test_a_daemon_that_does_not_answer_times_out(tmp_path: Path) -> None:
     with pytest.raises(Unavailable, match=r"did not answer within 0\.5 s"):
         Client(path, timeout=0.5).request("ping")
     silent.close()
+
+
+_WRITE_AFTER_THE_DAEMON_CLOSED = """
+import signal, socket, sys, threading
+from pam_twofa import protocol as p
+from pam_twofa.client import Client, Unavailable
+
+# As in login and pamtester, which leave SIGPIPE at its default: death.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen(1)
+refusal = p.encode_response(p.error_response(p.BUSY, "twofad is busy"))
+
+def refuse():
+    connection, _ = listener.accept()
+    connection.sendall(refusal)
+    connection.close()
+
+door = threading.Thread(target=refuse)
+door.start()
+client = Client(sys.argv[1], timeout=2)
+client._connect()
+door.join()  # the daemon has answered and gone before the request is written
+try:
+    client.request("ping")
+except Unavailable as exc:
+    print("unavailable:", exc)
+"""
+
+
+def test_writing_to_a_daemon_that_closed_first_is_unavailable_not_sigpipe(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", _WRITE_AFTER_THE_DAEMON_CLOSED, str(tmp_path / "gone.sock")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr)
+    assert run.stdout.startswith("unavailable:"), run.stdout
