@@ -41,11 +41,18 @@ def _message(fields: dict[str, Any]) -> str:
     return f"{head}: {outcome}" + (f" ({details})" if details else "")
 
 
+_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:/@")
+
+# Quotes, backslashes and control characters escaped: no value can end its line early.
+_ESCAPES = {ord("\\"): "\\\\", ord('"'): '\\"'} | {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
 def _logfmt_value(value: Any) -> str:
+    """Bare when it is plain ASCII, quoted otherwise: a value cannot forge another field."""
     text = str(value)
-    if text and all(c.isalnum() or c in "._-:/@" for c in text):
+    if text and _BARE.issuperset(text):
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.translate(_ESCAPES) + '"'
 
 
 class Audit:
