@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 from . import policy_file, systemd
 from .audit import Audit
+from .connection import Limits
 from .directory import SystemDirectory
 from .keys import KeyFileError, Keys, load_or_create
 from .policy import Policy
 from .policy_file import PolicyError
-from .server import Limits, Server, SocketInUse, bind_unix_socket
+from .server import Server, SocketInUse, bind_unix_socket
 from .service import Service, ServiceError
 from .store import Store, StoreError
 
@@ -218,8 +219,8 @@ async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server)
     listening.setblocking(False)
-    async with await asyncio.start_unix_server(
-        server.handle, sock=listening, backlog=socket.SOMAXCONN
+    async with await loop.create_unix_server(
+        server.connection, sock=listening, backlog=socket.SOMAXCONN
     ) as unix_server:
         audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")
         systemd.notify("READY=1")
@@ -227,3 +228,4 @@ async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
         systemd.notify("STOPPING=1")
         audit.note("stopping")
         unix_server.close()
+        server.close_connections()

@@ -1,62 +1,28 @@
-"""The socket side of twofad: framing, limits, peer credentials and dispatch.
+"""The socket side of twofad: who may ask what, dispatch, and the listening socket.
 
-Everything a client can do wrong ends here, in an error reply (where one can still be
-delivered) and a closed connection: an overlong or malformed line, a message that never
-finishes, a client that never reads its replies.  Idle connections are closed after a
-while, and when the connection cap is reached the longest-idle one makes room, so a
-crowd of silent clients cannot keep an honest login out.
+Framing, time limits and the connection cap live in ``connection``; here a decoded
+request meets the peer's role and the service, and every answer is audited.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
-import struct
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pam_twofa import protocol as p
-from pam_twofa.protocol import LineBuffer, ProtocolError, Request, Response
+from pam_twofa.protocol import ProtocolError, Request, Response
 
 from . import access, policy_file
 from .access import AccessDenied, Peer
 from .audit import Audit
+from .connection import ClientConnection, Connections, Limits
 from .policy import Policy
 from .policy_file import PolicyError
 from .service import Service, ServiceError
 from .totp import TotpParams
-
-READ_CHUNK = 64 * 1024
-_PEERCRED = struct.Struct("3i")
-
-
-@dataclass(frozen=True)
-class Limits:
-    idle_timeout: float = 30.0  # seconds a connection may sit between requests
-    message_timeout: float = 5.0  # seconds a started message may take to finish
-    write_timeout: float = 5.0  # seconds a reply may wait for the client to read it
-    max_connections: int = 512
-    max_per_uid: int = 32  # for uids other than root
-
-
-@dataclass
-class _Connection:
-    peer: Peer
-    writer: asyncio.StreamWriter
-    busy: bool = False
-    last_active: float = field(default_factory=time.monotonic)
-
-
-def peer_credentials(sock: socket.socket) -> Peer:
-    pid, uid, gid = _PEERCRED.unpack(
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    )
-    return Peer(pid=pid, uid=uid, gid=gid)
 
 
 class Server:
@@ -74,7 +40,7 @@ class Server:
         self.audit = audit
         self.load_policy = load_policy or Policy
         self.limits = limits or Limits()
-        self._connections: dict[asyncio.StreamWriter, _Connection] = {}
+        self._connections = Connections(self.limits)
         self._handlers: dict[str, Callable[..., dict[str, Any]]] = {
             "ping": self._ping,
             "check": self._check,
@@ -97,135 +63,14 @@ class Server:
         missing = set(p.OPERATIONS) - set(self._handlers)
         assert not missing, f"operations without a handler: {missing}"
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     # --- connections -------------------------------------------------------------
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one client until it closes, misbehaves, or idles too long."""
-        sock = writer.get_extra_info("socket")
-        try:
-            peer = peer_credentials(sock)
-        except OSError:
-            writer.close()
-            return
-        refusal = self._admit(peer)
-        if refusal:
-            await self._send_and_close(writer, p.error_response(p.BUSY, refusal))
-            return
-        connection = _Connection(peer, writer)
-        self._connections[writer] = connection
-        clean = False
-        try:
-            await self._serve(reader, connection)
-            clean = True
-        except (ConnectionError, TimeoutError, OSError):
-            pass
-        finally:
-            self._connections.pop(writer, None)
-            await self._close(writer, clean)
+    def connection(self) -> ClientConnection:
+        """A protocol for one new client: pass as the factory to ``create_unix_server``."""
+        return ClientConnection(self._respond, self._connections, self.audit)
 
-    async def _close(self, writer: asyncio.StreamWriter, clean: bool) -> None:
-        """Close, or abort: a client that stopped reading must not hold the socket open."""
-        if not clean:
-            writer.transport.abort()
-            return
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), self.limits.write_timeout)
-        except (TimeoutError, ConnectionError, OSError):
-            writer.transport.abort()
-
-    def _admit(self, peer: Peer) -> str | None:
-        """Make room for a new connection, or say why there is none."""
-        if peer.uid != 0:
-            mine = sum(1 for c in self._connections.values() if c.peer.uid == peer.uid)
-            if mine >= self.limits.max_per_uid:
-                return "too many connections from this user; close some and retry"
-        if len(self._connections) < self.limits.max_connections:
-            return None
-        idle = [c for c in self._connections.values() if not c.busy]
-        if not idle:
-            return "twofad is busy; retry in a moment"
-        oldest = min(idle, key=lambda c: c.last_active)
-        self._connections.pop(oldest.writer, None)
-        oldest.writer.transport.abort()
-        return None
-
-    async def _serve(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
-        buffer = LineBuffer()
-        started: float | None = None  # when the unfinished message began
-        while True:
-            data = await self._read(reader, started)
-            if data is None:
-                if started is not None:  # a message begun and never finished: say so
-                    await self._reply(
-                        connection,
-                        p.error_response(p.BAD_REQUEST, "message not finished in time"),
-                    )
-                return
-            if not data:
-                if buffer.pending:
-                    await self._reply(
-                        connection, p.error_response(p.BAD_REQUEST, "incomplete message")
-                    )
-                return
-            try:
-                lines = list(buffer.feed(data))
-            except ProtocolError as exc:
-                await self._reply(connection, p.error_response(exc.code, exc.message))
-                self.audit.event("protocol", error=exc.code, peer_uid=connection.peer.uid)
-                return
-            connection.last_active = time.monotonic()
-            # The clock of an unfinished message runs from its first byte, so a client
-            # dribbling one byte at a time cannot keep a message open for ever.
-            if not buffer.pending:
-                started = None
-            elif lines or started is None:
-                started = connection.last_active
-            for line in lines:
-                connection.busy = True
-                try:
-                    response, fatal = self._respond(connection.peer, line)
-                    await self._reply(connection, response)
-                finally:
-                    connection.busy = False
-                if fatal:
-                    return
-
-    async def _read(self, reader: asyncio.StreamReader, started: float | None) -> bytes | None:
-        """The next chunk, b"" at end of stream, or None when the client took too long."""
-        timeout = self.limits.idle_timeout
-        if started is not None:
-            timeout = min(timeout, started + self.limits.message_timeout - time.monotonic())
-        try:
-            # asyncio.timeout, unlike wait_for, makes no task per read: this is the hot path.
-            async with asyncio.timeout(max(timeout, 0.0)):
-                return await reader.read(READ_CHUNK)
-        except TimeoutError:
-            return None
-
-    async def _reply(self, connection: _Connection, response: Response) -> None:
-        writer = connection.writer
-        try:
-            encoded = p.encode_response(response)
-        except ProtocolError as exc:  # a reply that cannot travel is an error we report
-            self.audit.note(f"reply not sent: {exc.message}")
-            encoded = p.encode_response(
-                p.error_response(p.INTERNAL, "the reply was too large to send", response.id)
-            )
-        writer.write(encoded)
-        if writer.transport.get_write_buffer_size() > 0:  # the client is slow to read
-            async with asyncio.timeout(self.limits.write_timeout):
-                await writer.drain()
-
-    async def _send_and_close(self, writer: asyncio.StreamWriter, response: Response) -> None:
-        with contextlib.suppress(Exception):
-            writer.write(p.encode_response(response))
-            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
-        writer.close()
+    def close_connections(self) -> None:
+        self._connections.close_all()
 
     # --- requests ----------------------------------------------------------------
 

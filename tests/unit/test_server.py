@@ -17,8 +17,9 @@ from pam_twofa import protocol as p
 from support.fakes import Accounts, Clock
 from twofad import totp
 from twofad.audit import Audit
+from twofad.connection import Limits, peer_credentials
 from twofad.policy_file import parse
-from twofad.server import Limits, Server, peer_credentials
+from twofad.server import Server
 from twofad.service import Service
 
 
@@ -27,17 +28,16 @@ def _exchange(server: Server, payload: bytes, *, shut: bool = True) -> list[p.Re
 
     async def run() -> bytes:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        reader, writer = await asyncio.open_unix_connection(sock=theirs)
-        handler = asyncio.create_task(server.handle(reader, writer))
-        ours.setblocking(False)
         loop = asyncio.get_running_loop()
+        _, connection = await loop.connect_accepted_socket(server.connection, theirs)
+        ours.setblocking(False)
         await loop.sock_sendall(ours, payload)
         if shut:
             ours.shutdown(socket.SHUT_WR)
         received = b""
         while chunk := await asyncio.wait_for(loop.sock_recv(ours, 65536), 5):
             received += chunk
-        await handler
+        await asyncio.wait_for(connection.closed, 5)
         ours.close()
         return received
 
@@ -130,20 +130,20 @@ def test_the_longest_idle_connection_makes_room(service: Service, audit_log: io.
 
     async def run() -> list[bytes]:
         pairs = [socket.socketpair() for _ in range(3)]
-        handlers = []
+        loop = asyncio.get_running_loop()
+        connections = []
         for ours, theirs in pairs:
-            reader, writer = await asyncio.open_unix_connection(sock=theirs)
-            handlers.append(asyncio.create_task(server.handle(reader, writer)))
+            _, connection = await loop.connect_accepted_socket(server.connection, theirs)
+            connections.append(connection)
             ours.setblocking(False)
             await asyncio.sleep(0.01)
-        loop = asyncio.get_running_loop()
         # The first, idle the longest, was closed to admit the third.
         first = await asyncio.wait_for(loop.sock_recv(pairs[0][0], 100), 5)
         await loop.sock_sendall(pairs[2][0], p.encode_request("ping"))
         third = await asyncio.wait_for(loop.sock_recv(pairs[2][0], 1000), 5)
         for ours, _ in pairs:
             ours.close()
-        await asyncio.gather(*handlers)
+        await asyncio.wait_for(asyncio.gather(*(c.closed for c in connections)), 5)
         return [first, third]
 
     first, third = asyncio.run(run())

@@ -1,0 +1,260 @@
+"""One client connection: bytes in, whole lines answered in order, limits enforced.
+
+A protocol object rather than a stream task, because this is the daemon's hot path: a
+request that arrives whole is decoded, answered and written back inside one callback,
+with no task to wake, no future to resolve and no timer to start and cancel per read.
+The time limits share one timer per connection, armed lazily: activity only moves a
+deadline later, so the timer fires at most once per idle period, sees where the
+deadline has moved to, and re-arms there.
+
+Everything a client can do wrong ends here, in an error reply (where one can still be
+delivered) and a closed connection: an overlong or malformed line, a message that never
+finishes, a client that never reads its replies.  Idle connections are closed after a
+while, and when the connection cap is reached the longest-idle one makes room, so a
+crowd of silent clients cannot keep an honest login out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pam_twofa import protocol as p
+from pam_twofa.protocol import LineBuffer, ProtocolError, Response
+
+from .access import Peer
+from .audit import Audit
+
+_PEERCRED = struct.Struct("3i")
+
+# Answers one line from a peer; the flag says the connection must close (it sent garbage).
+Responder = Callable[[Peer, bytes], "tuple[Response, bool]"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_timeout: float = 30.0  # seconds a connection may sit between requests
+    message_timeout: float = 5.0  # seconds a started message may take to finish
+    write_timeout: float = 5.0  # seconds a reply may wait for the client to read it
+    max_connections: int = 512
+    max_per_uid: int = 32  # for uids other than root
+
+
+def peer_credentials(sock: Any) -> Peer:
+    pid, uid, gid = _PEERCRED.unpack(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    )
+    return Peer(pid=pid, uid=uid, gid=gid)
+
+
+class Connections:
+    """The open connections, and who may open another."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._open: set[ClientConnection] = set()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def admit(self, connection: ClientConnection) -> str | None:
+        """Make room for `connection` and count it, or say why there is no room."""
+        peer = connection.peer
+        assert peer is not None
+        if peer.uid != 0:
+            mine = sum(1 for c in self._open if c.peer is not None and c.peer.uid == peer.uid)
+            if mine >= self.limits.max_per_uid:
+                return "too many connections from this user; close some and retry"
+        if len(self._open) >= self.limits.max_connections:
+            idle = [c for c in self._open if not c.busy]
+            if not idle:
+                return "twofad is busy; retry in a moment"
+            min(idle, key=lambda c: c.last_active).abort()
+        self._open.add(connection)
+        return None
+
+    def forget(self, connection: ClientConnection) -> None:
+        self._open.discard(connection)
+
+    def close_all(self) -> None:
+        for connection in list(self._open):
+            connection.close()
+
+
+class ClientConnection(asyncio.Protocol):
+    """Serve one client until it closes, misbehaves, or idles too long."""
+
+    def __init__(self, respond: Responder, connections: Connections, audit: Audit) -> None:
+        self._respond = respond
+        self._connections = connections
+        self._limits = connections.limits
+        self._audit = audit
+        self._loop = asyncio.get_running_loop()
+        self._buffer = LineBuffer()
+        self._waiting: deque[bytes] = deque()  # whole lines held while the client won't read
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.peer: Peer | None = None
+        self.last_active = self._loop.time()
+        self._started: float | None = None  # when the unfinished message began
+        self._blocked_since: float | None = None  # replies backed up since
+        self._closing_since: float | None = None
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def busy(self) -> bool:
+        """Replies are waiting for this client: it is not idle, whatever its last read."""
+        return self._blocked_since is not None or bool(self._waiting)
+
+    # --- the transport's callbacks ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        try:
+            self.peer = peer_credentials(transport.get_extra_info("socket"))
+        except OSError:
+            transport.abort()
+            return
+        refusal = self._connections.admit(self)
+        if refusal is not None:
+            self._send(p.error_response(p.BUSY, refusal))
+            self.close()
+            return
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing_since is not None:
+            return
+        try:
+            lines = list(self._buffer.feed(data))
+        except ProtocolError as exc:
+            self._send(p.error_response(exc.code, exc.message))
+            self._audit.event("protocol", error=exc.code, peer_uid=self._peer.uid)
+            self.close()
+            return
+        now = self.last_active = self._loop.time()
+        # The clock of an unfinished message runs from its first byte, so a client
+        # dribbling one byte at a time cannot keep a message open for ever.
+        if not self._buffer.pending:
+            self._started = None
+        elif lines or self._started is None:
+            self._started = now
+        self._waiting.extend(lines)
+        self._answer_waiting()
+        self._arm()
+
+    def eof_received(self) -> bool:
+        if not self._waiting and self._buffer.pending:
+            self._send(p.error_response(p.BAD_REQUEST, "incomplete message"))
+        self.close()
+        return True  # we close ourselves, once the replies are out
+
+    def pause_writing(self) -> None:
+        """The client is not reading: stop reading its requests until it catches up."""
+        assert self._transport is not None
+        self._blocked_since = self._loop.time()
+        if self._closing_since is None:
+            self._transport.pause_reading()
+        self._arm()
+
+    def resume_writing(self) -> None:
+        assert self._transport is not None
+        self._blocked_since = None
+        if self._closing_since is None:
+            self._transport.resume_reading()
+            self._answer_waiting()
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.forget(self)
+        self._waiting.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # --- ending ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close once the replies are out; the write time-out aborts a client that won't read."""
+        if self._closing_since is not None or self._transport is None:
+            return
+        self._closing_since = self._loop.time()
+        self._connections.forget(self)
+        self._waiting.clear()
+        self._transport.close()
+        self._arm()
+
+    def abort(self) -> None:
+        self._connections.forget(self)
+        if self._transport is not None:
+            self._transport.abort()
+
+    # --- answering -------------------------------------------------------------------
+
+    @property
+    def _peer(self) -> Peer:
+        assert self.peer is not None
+        return self.peer
+
+    def _answer_waiting(self) -> None:
+        """Answer the lines received, in order, while the client keeps reading."""
+        while self._waiting and self._blocked_since is None and self._closing_since is None:
+            response, fatal = self._respond(self._peer, self._waiting.popleft())
+            self._send(response)
+            if fatal:
+                self.close()
+
+    def _send(self, response: Response) -> None:
+        assert self._transport is not None
+        try:
+            encoded = p.encode_response(response)
+        except ProtocolError as exc:  # a reply that cannot travel is an error we report
+            self._audit.note(f"reply not sent: {exc.message}")
+            encoded = p.encode_response(
+                p.error_response(p.INTERNAL, "the reply was too large to send", response.id)
+            )
+        self._transport.write(encoded)
+
+    # --- time limits -----------------------------------------------------------------
+
+    def _deadline(self) -> float:
+        limits = self._limits
+        if self._closing_since is not None:
+            return self._closing_since + limits.write_timeout
+        if self._blocked_since is not None:
+            return self._blocked_since + limits.write_timeout
+        deadline = self.last_active + limits.idle_timeout
+        if self._started is not None:
+            deadline = min(deadline, self._started + limits.message_timeout)
+        return deadline
+
+    def _arm(self) -> None:
+        """Make sure the timer fires no later than the current deadline."""
+        deadline = self._deadline()
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return  # it fires early, finds the deadline moved, and re-arms
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.closed.done():
+            return
+        if self._loop.time() < self._deadline():
+            self._arm()
+        elif self._closing_since is not None or self._blocked_since is not None:
+            self.abort()  # a client that stopped reading must not hold the socket open
+        elif self._started is not None:  # a message begun and never finished: say so
+            self._send(p.error_response(p.BAD_REQUEST, "message not finished in time"))
+            self.close()
+        else:
+            self.close()

@@ -1,0 +1,163 @@
+"""A connection's time limits and back-pressure, through a real socket pair.
+
+The limits are shrunk to fractions of a second; each test asserts what the client sees
+(replies, end of stream), not how long it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from collections.abc import Awaitable, Callable
+
+from pam_twofa import protocol as p
+from twofad.access import Peer
+from twofad.audit import Audit
+from twofad.connection import ClientConnection, Connections, Limits
+
+PING = p.encode_request("ping")
+
+
+def _pong(peer: Peer, line: bytes) -> tuple[p.Response, bool]:
+    request = p.decode_request(line)
+    return p.Response({"pong": True, "uid": peer.uid}, id=request.id), False
+
+
+def _run(
+    limits: Limits,
+    client: Callable[[socket.socket, ClientConnection], Awaitable[bytes]],
+) -> tuple[bytes, Connections]:
+    """Connect a socket pair, hand our end to `client`, return what it read."""
+    connections = Connections(limits)
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        _, connection = await loop.connect_accepted_socket(
+            lambda: ClientConnection(_pong, connections, Audit(stream=io.StringIO())), theirs
+        )
+        try:
+            return await asyncio.wait_for(client(ours, connection), 10)
+        finally:
+            ours.close()
+
+    return asyncio.run(main()), connections
+
+
+async def _read_to_end(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    received = b""
+    while chunk := await loop.sock_recv(sock, 65536):
+        received += chunk
+    return received
+
+
+def _replies(data: bytes) -> list[p.Response]:
+    return [p.decode_response(line) for line in data.splitlines()]
+
+
+def test_an_idle_connection_is_closed_without_a_word() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        return await _read_to_end(sock)
+
+    data, connections = _run(Limits(idle_timeout=0.05), client)
+    assert data == b""
+    assert len(connections) == 0
+
+
+def test_activity_keeps_a_connection_open_past_the_idle_time() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        loop = asyncio.get_running_loop()
+        received = b""
+        for _ in range(6):  # 6 × 0.05 s: longer in all than one idle time-out
+            await loop.sock_sendall(sock, PING)
+            received += await loop.sock_recv(sock, 65536)
+            await asyncio.sleep(0.05)
+        sock.shutdown(socket.SHUT_WR)
+        return received + await _read_to_end(sock)
+
+    data, _ = _run(Limits(idle_timeout=0.2), client)
+    replies = _replies(data)
+    assert len(replies) == 6
+    assert all(reply.ok for reply in replies)
+
+
+def test_a_message_never_finished_gets_an_error_then_the_close() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        await asyncio.get_running_loop().sock_sendall(sock, b'{"v":1,"op":"pi')
+        return await _read_to_end(sock)
+
+    data, _ = _run(Limits(message_timeout=0.05), client)
+    [reply] = _replies(data)
+    assert (reply.code, reply.message) == (p.BAD_REQUEST, "message not finished in time")
+
+
+def test_dribbling_a_message_does_not_extend_its_time() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.ensure_future(_read_to_end(sock))
+        for byte in PING[:-1]:  # one byte every 20 ms, never the newline
+            if reader.done():
+                break
+            await loop.sock_sendall(sock, bytes([byte]))
+            await asyncio.sleep(0.02)
+        return await reader
+
+    data, _ = _run(Limits(idle_timeout=5, message_timeout=0.15), client)
+    [reply] = _replies(data)
+    assert reply.message == "message not finished in time"
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        burst = b"".join(p.encode_request("ping", id=n) for n in range(200))
+        await asyncio.get_running_loop().sock_sendall(sock, burst)
+        sock.shutdown(socket.SHUT_WR)
+        return await _read_to_end(sock)
+
+    data, _ = _run(Limits(), client)
+    assert [reply.id for reply in _replies(data)] == list(range(200))
+
+
+def test_a_client_that_never_reads_is_held_back_then_dropped() -> None:
+    held_back = False
+
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        nonlocal held_back
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        flood = memoryview(PING * 100_000)
+        try:
+            while flood and not connection.closed.done():
+                flood = flood[sock.send(flood) :]
+                await asyncio.sleep(0.001)
+        except BlockingIOError:
+            # The daemon stopped reading: the requests pile up in our own buffer.
+            held_back = True
+        except ConnectionError:
+            pass
+        await connection.closed
+        return b""
+
+    _, connections = _run(Limits(write_timeout=0.1), client)
+    assert held_back
+    assert len(connections) == 0
+
+
+def test_a_client_that_reads_slowly_still_gets_every_reply() -> None:
+    async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
+        loop = asyncio.get_running_loop()
+        count = 5000  # ~150 KB of replies: more than the transport's buffer limit
+        await loop.sock_sendall(
+            sock, b"".join(p.encode_request("ping", id=n) for n in range(count))
+        )
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := await loop.sock_recv(sock, 4096):
+            received += chunk
+            await asyncio.sleep(0)  # slower than the daemon writes
+        return received
+
+    data, _ = _run(Limits(write_timeout=5), client)
+    assert [reply.id for reply in _replies(data)] == list(range(5000))
