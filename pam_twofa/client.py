@@ -18,6 +18,11 @@ DEFAULT_TIMEOUT = 5.0
 
 
 def default_socket_path() -> str:
+    """The command-line tools' default: $TWOFA_SOCKET, else the system socket.
+
+    Never the hook's: it runs inside su and sudo, whose environment the caller sets, and
+    a socket of the caller's choosing would answer "skip" for them.
+    """
     return os.environ.get("TWOFA_SOCKET") or DEFAULT_SOCKET
 
 
@@ -42,7 +47,7 @@ class Client:
     """One connection, used for as many requests as the caller likes, one at a time."""
 
     def __init__(self, path: "str | None" = None, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.path = path or default_socket_path()
+        self.path = path or DEFAULT_SOCKET
         self.timeout = timeout
         self._sock: Any = None
         self._lines = p.LineBuffer()
