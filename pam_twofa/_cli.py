@@ -87,7 +87,9 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             return command(client, args)
     except RequestFailed as exc:
         if "\n" in exc.message:  # a list of problems, such as a policy's errors
-            return fail(parser.prog, f"[{exc.code}]\n{exc.message}")
+            problems = exc.message.splitlines()
+            summary = f"{len(problems)} problems [{exc.code}]"
+            return fail(parser.prog, summary + "".join(f"\n  {line}" for line in problems))
         return fail(parser.prog, f"{exc.message} [{exc.code}]")
     except ClientError as exc:
         return fail(parser.prog, str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pwd
 import sys
 
@@ -168,8 +169,6 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
 
 
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
-    if not args.regenerate:
-        return _cli.fail("twofactl", "say --regenerate: the old codes stop working")
     target = None
     if args.output:
         try:
@@ -241,8 +240,17 @@ def _try_login(client: Client, args: argparse.Namespace) -> int:
 
     if not _cli.on_terminal():
         return _cli.fail("twofactl", "try-login needs a terminal to ask the questions on")
-    print(f"Authenticating {args.user} as the PAM service {args.service!r} would:")
-    outcome = trylogin.authenticate(args.service, args.user, trylogin.Terminal(), args.rhost)
+    terminal = trylogin.Terminal(info_to_stderr=args.json)
+    terminal.say(
+        f"Authenticating {args.user} as the PAM service {args.service!r} would:", error=False
+    )
+    outcome = trylogin.authenticate(args.service, args.user, terminal, args.rhost)
+    if args.json:
+        _cli.print_json(
+            {"user": args.user, "service": args.service, "rhost": args.rhost, "ok": outcome.ok}
+            | dataclasses.asdict(outcome)
+        )
+        return 0 if outcome.ok else 1
     if outcome.ok:
         print(f"Success: {args.user} could log in through {args.service}.")
         return 0
@@ -375,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl recovery-codes alice --regenerate --output /home/alice/recovery-codes.txt",
     )
     sub.add_argument("user")
-    sub.add_argument("--regenerate", action="store_true", help="required: replace the codes")
+    sub.add_argument(
+        "--regenerate", action="store_true", required=True, help="required: replace the codes"
+    )
     sub.add_argument(
         "--output", metavar="FILE", help="write them to FILE (.txt, owned by the user, mode 0600)"
     )

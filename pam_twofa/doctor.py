@@ -31,7 +31,7 @@ class Check:
     def line(self) -> str:
         mark = "✓" if self.ok else "✗"
         text = f"{mark} {self.check}: {self.detail}"
-        return f"{text}\n    fix: {self.fix}" if not self.ok and self.fix else text
+        return f"{text} — fix: {self.fix}" if not self.ok and self.fix else text
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +187,22 @@ def _lines_skipped_on_success(control: str) -> int | None:
     return None
 
 
+# What the hook returns when it refuses: a wrong code, or twofad unreachable.
+_HOOK_FAILURES = ("auth_err", "authinfo_unavail", "service_err")
+
+
+def _failure_stops_login(control: str) -> bool:
+    """Whether every refusal of the hook fails the stack, as 'required' makes it."""
+    if control in ("required", "requisite"):
+        return True
+    if not control.startswith("["):
+        return False
+    # Linux-PAM: a return value a bracketed control does not name acts as 'bad'.
+    actions = dict(pair.partition("=")[::2] for pair in control.strip("[]").split())
+    default = actions.get("default", "bad")
+    return all(actions.get(value, default) in ("bad", "die") for value in _HOOK_FAILURES)
+
+
 def pam_stack(pam_dir: str, service: str) -> Check:
     name = f"PAM {service}"
     try:
@@ -204,7 +220,7 @@ def pam_stack(pam_dir: str, service: str) -> Check:
         )
     position = hooks[0]
     hook = lines[position]
-    if hook.control not in ("required", "requisite") and "default=bad" not in hook.control:
+    if not _failure_stops_login(hook.control):
         return Check(
             name,
             False,

@@ -59,7 +59,13 @@ class Outcome:
 
 
 class Terminal:
-    """The person at this terminal: prompts on the tty, messages on stdout/stderr."""
+    """The person at this terminal: prompts on the tty, messages on stdout/stderr.
+
+    With `info_to_stderr`, stdout stays free for a machine-readable result.
+    """
+
+    def __init__(self, *, info_to_stderr: bool = False) -> None:
+        self._info = sys.stderr if info_to_stderr else sys.stdout
 
     def ask(self, text: str, *, echo: bool) -> str | None:
         try:
@@ -68,7 +74,7 @@ class Terminal:
             return None
 
     def say(self, text: str, *, error: bool) -> None:
-        print(text, file=sys.stderr if error else sys.stdout, flush=True)
+        print(text, file=sys.stderr if error else self._info, flush=True)
 
 
 def _libraries() -> tuple[ctypes.PyDLL, ctypes.CDLL]:

@@ -96,8 +96,6 @@ def _show_qr(client: Client, args: argparse.Namespace) -> int:
 
 
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
-    if not args.regenerate:
-        return _cli.fail("twofa", "say --regenerate: your old recovery codes stop working")
     target = _cli.open_recovery_file(args.output)  # before the old codes are gone
     data = _cli.renew_recovery_codes(client, target, user=_me(), code=_current_code(args))
     if args.json and target is None:
@@ -167,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         "replace your recovery codes with new ones",
         "twofa recovery-codes --regenerate --output ~/recovery-codes.txt",
     )
-    sub.add_argument("--regenerate", action="store_true", help="required: replace the codes")
+    sub.add_argument(
+        "--regenerate", action="store_true", required=True, help="required: replace the codes"
+    )
     sub.add_argument("--output", metavar="FILE", help="write them to FILE (.txt, mode 0600)")
     with_code(sub)
     sub = command("disable", _disable, "switch two-step verification off", "twofa disable")

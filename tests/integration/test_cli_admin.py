@@ -96,7 +96,7 @@ def test_recovery_codes_to_a_file_owned_by_the_user(
 ) -> None:
     name = enrolled.user.name
     refused = twofactl(hook_daemon.socket, "recovery-codes", name)
-    assert refused.returncode == 1 and "--regenerate" in refused.stderr
+    assert refused.returncode == 2 and "--regenerate" in refused.stderr  # a usage error
     target = Path(enrolled.user.home) / "recovery-codes.txt"
     done = twofactl(
         hook_daemon.socket, "recovery-codes", name, "--regenerate", "--output", str(target)

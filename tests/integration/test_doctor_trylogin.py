@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import sys
 from pathlib import Path
 
@@ -130,6 +131,11 @@ def test_try_login_proves_a_stack_on_a_terminal(hook_daemon: Daemon, enrolled: E
         assert bad.returncode == 1
         assert "Invalid verification code" in bad.output
         assert "could NOT log in: authentication failed" in bad.output
+        as_json = run_in_pty([*command, "--json"], ["try-pw", enrolled.codes.next()])
+        assert as_json.ok, as_json
+        result = json.loads(as_json.output[as_json.output.index("{") :])
+        assert result["ok"] and result["authenticated"] and result["account_ok"]
+        assert (result["user"], result["service"]) == (enrolled.user.name, service)
 
 
 def test_try_login_needs_a_terminal(hook_daemon: Daemon) -> None:

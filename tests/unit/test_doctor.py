@@ -45,6 +45,19 @@ DEBIAN_COMMON_AUTH = (
         ("auth required pam_python.so /opt/other/hook.py\n", False, "not in the auth stack"),
         (f"{HOOK} fail=open\n", False, "while twofad is down or busy a login needs no code"),
         (f"{HOOK} fail=secure\n", True, "runs"),
+        (HOOK.replace("required", "[success=ok default=die]") + "\n", True, "runs"),
+        (HOOK.replace("required", "[success=ok default=bad]") + "\n", True, "runs"),
+        (HOOK.replace("required", "[success=ok]") + "\n", True, "runs"),
+        (
+            HOOK.replace("required", "[success=ok authinfo_unavail=ignore default=bad]") + "\n",
+            False,
+            "would not stop a login",
+        ),
+        (
+            HOOK.replace("required", "[success=ok default=ignore]") + "\n",
+            False,
+            "would not stop a login",
+        ),
     ],
 )
 def test_hook_position(tmp_path: Path, stack: str, ok: bool, words: str) -> None:
@@ -81,3 +94,11 @@ def test_a_code_alone_is_not_a_second_factor(
     assert (found is not None) is alone, found
     if alone:
         assert "the code alone logs in" in str(found)
+
+
+def test_a_failed_check_and_its_fix_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "svc").write_text("auth required pam_unix.so\n")
+    line = pam_stack(str(tmp_path), "svc").line()
+    assert "\n" not in line
+    assert line.startswith("✗ PAM svc: the hook is not in the auth stack")
+    assert " — fix: add " in line
