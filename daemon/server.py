@@ -144,11 +144,19 @@ class Server:
         digits: int = 6,
         period: int = 30,
         recovery_codes: list[str] | None = None,
+        window: int | None = None,
+        used_step: int | None = None,
         replace: bool = False,
     ) -> dict[str, Any]:
         params = TotpParams(algorithm, digits, period)
         return self.service.import_secret(
-            user, secret, params, recovery_codes or [], replace=replace
+            user,
+            secret,
+            params,
+            recovery_codes or [],
+            window=window,
+            used_step=used_step,
+            replace=replace,
         )
 
     def _diagnose(self, role: str) -> dict[str, Any]:

@@ -205,7 +205,8 @@ class Service:
     def _totp_window(self, row: UserRow, now: float) -> tuple[int, int]:
         params = _params(row)
         center = totp.time_step(now, params.period) + row.drift
-        return center - self.policy.window, center + self.policy.window
+        width = self.policy.window if row.totp_window is None else row.totp_window
+        return center - width, center + width
 
     def _verify_totp(self, row: UserRow, typed: str, now: float) -> dict[str, Any]:
         secret = self.keys.unseal(row.name, row.secret or b"")
@@ -331,12 +332,17 @@ class Service:
         params: totp.TotpParams,
         recovery_codes: list[str],
         *,
+        window: int | None = None,
+        used_step: int | None = None,
         replace: bool = False,
     ) -> dict[str, Any]:
         """Take over a secret an app already has (google-authenticator, pam_oath).
 
         The account is active at once; its old single-use codes become recovery codes.
-        Re-importing is refused unless `replace`, so running an import twice is safe.
+        `window` keeps the old module's tolerance for this key; `used_step` is the last
+        time step the old module accepted, so a code it took is not taken again here.
+        Re-importing the same key changes nothing; another key for an enrolled account
+        is refused unless `replace`, so running an import twice is safe.
         """
         if self.directory.uid_of(user) is None:
             raise ServiceError(p.UNKNOWN_USER, f"no such user: {user}")
@@ -361,25 +367,36 @@ class Service:
             "failures": 0,
             "locked_until": None,
             "hard_locked": 0,
+            "totp_window": window,
         }
 
         def take_over(now: float) -> dict[str, Any]:
             row = self.store.get_user(user)
             if row is None:
-                self.store.insert_user(user, now, enrolled_at=now, **active)
+                self.store.insert_user(user, now, enrolled_at=now, last_step=used_step, **active)
             elif row.active and not replace:
+                if self._holds(row, secret, params):
+                    return {"user": user, "state": "active", "unchanged": True}
                 raise ServiceError(
-                    p.ALREADY_ENROLLED, f"{user} is already enrolled; use --replace to overwrite"
+                    p.ALREADY_ENROLLED,
+                    f"{user} is already enrolled with another key; use --replace to overwrite",
                 )
             else:
                 # The time steps already used stay used: replacing a secret with the
                 # same one (a second import) must not make a code seen today valid again.
                 carried = totp.carry_step(row.last_step, row.period or 30, params.period)
-                self.store.update_user(row, enrolled_at=now, last_step=carried, **active)
+                used = max((s for s in (carried, used_step) if s is not None), default=None)
+                self.store.update_user(row, enrolled_at=now, last_step=used, **active)
             self.store.replace_recovery_codes(user, sorted(set(digests)), now)
             return {"user": user, "state": "active", "recovery_codes": len(set(digests))}
 
         return self._atomic(take_over)
+
+    def _holds(self, row: UserRow, secret: str, params: totp.TotpParams) -> bool:
+        """Whether `row` already has exactly this key and these parameters."""
+        held = self.keys.unseal(row.name, row.secret or b"")
+        same_key = hmac.compare_digest(held.encode(), secret.encode())
+        return same_key and _params(row) == params
 
     def enroll_confirm(self, user: str, code: str) -> dict[str, Any]:
         """Activate the pending secret with a code from the app; hand out recovery codes once."""
@@ -423,6 +440,7 @@ class Service:
             failures=0,
             locked_until=None,
             hard_locked=0,
+            totp_window=None,  # a new key follows the policy, whatever the old one kept
         )
         return {
             "user": user,

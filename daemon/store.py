@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 MIGRATIONS: dict[int, str] = {
@@ -57,6 +57,11 @@ MIGRATIONS: dict[int, str] = {
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     """,
+    # A secret imported with its own tolerance (google-authenticator's WINDOW_SIZE)
+    # keeps it; NULL means the policy's totp.window.
+    3: """
+    ALTER TABLE users ADD COLUMN totp_window INTEGER;
+    """,
 }
 
 
@@ -90,6 +95,7 @@ class UserRow:
     hard_locked: int
     last_success: float | None
     last_failure: float | None
+    totp_window: int | None
 
     @property
     def active(self) -> bool:

@@ -285,11 +285,14 @@ def _import(client: Client, args: argparse.Namespace) -> int:
             reason = f": {row['reason']}" if row.get("reason") else ""
             print(f"{row['user']}: {row['result']}{reason}")
     imported = sum(1 for row in report if row["result"] == "imported")
+    unchanged = sum(1 for row in report if row["result"] == "unchanged")
     if not args.json:
+        skipped = len(report) - imported - unchanged
         print(
-            f"{imported} imported, {len(report) - imported} skipped. The old files are untouched."
+            f"{imported} imported, {unchanged} unchanged, {skipped} skipped. "
+            "The old files are untouched."
         )
-    return 0 if imported or not report else 1
+    return 0 if imported or unchanged or not report else 1
 
 
 def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str, object]:
@@ -302,11 +305,19 @@ def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str
             digits=entry.digits,
             period=entry.period,
             recovery_codes=entry.recovery_codes,
+            window=entry.window,
+            used_step=entry.used_step,
             replace=replace or None,
         )
     except RequestFailed as exc:
-        reason = exc.message if exc.code != "already_enrolled" else "already enrolled (--replace)"
+        reason = (
+            exc.message
+            if exc.code != "already_enrolled"
+            else "already enrolled with another key (--replace to take this one)"
+        )
         return {"user": entry.user, "result": "skipped", "reason": reason}
+    if data.get("unchanged"):
+        return {"user": entry.user, "result": "unchanged", "reason": "this key is already in use"}
     notes = "; ".join(entry.notes)
     row: dict[str, object] = {
         "user": entry.user,

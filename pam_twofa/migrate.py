@@ -14,9 +14,11 @@ import binascii
 import os
 import pwd
 import stat
+import time
 from dataclasses import dataclass, field
 
 MAX_FILE_BYTES = 64 * 1024
+MAX_WINDOW = 10  # time steps either side, as the policy's totp.window allows
 _BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 
@@ -34,6 +36,8 @@ class Entry:
     digits: int = 6
     period: int = 30
     recovery_codes: list[str] = field(default_factory=list)
+    window: int | None = None  # steps either side of now; None: the policy's
+    used_step: int | None = None  # the last time step the old module accepted
     notes: list[str] = field(default_factory=list)
 
 
@@ -74,10 +78,22 @@ def _google_option(entry: Entry, words: list[str]) -> None:
             raise Unusable("STEP_SIZE is not a number") from None
         if not 15 <= entry.period <= 120:
             raise Unusable(f"STEP_SIZE {entry.period} is outside 15 to 120 seconds")
-    elif name == "WINDOW_SIZE" and len(words) > 1 and words[1] != "3":
-        entry.notes.append(
-            f"WINDOW_SIZE {words[1]} not kept: the policy's totp.window applies to everyone"
-        )
+    elif name == "WINDOW_SIZE":
+        _google_window(entry, words[1:])
+    elif name == "DISALLOW_REUSE":
+        # The time steps (time / STEP_SIZE) of codes already used: none may work again.
+        steps = [int(word) for word in words[1:] if word.isdigit()]
+        entry.used_step = max(steps, default=None)
+
+
+def _google_window(entry: Entry, words: list[str]) -> None:
+    """WINDOW_SIZE counts the codes accepted around now: 3 is now and one either side."""
+    if not words or not words[0].isdigit() or not 1 <= int(words[0]) <= 100:
+        raise Unusable("WINDOW_SIZE is not a number from 1 to 100")
+    size = int(words[0])
+    entry.window = min((size - 1) // 2, MAX_WINDOW)
+    if (size - 1) // 2 > MAX_WINDOW:
+        entry.notes.append(f"WINDOW_SIZE {size} narrowed to {MAX_WINDOW} steps either side")
 
 
 def read_google_authenticator(user: str, home_root: str | None = None) -> Entry:
@@ -136,16 +152,36 @@ def _read_owned(path: str, uid: int) -> str:
 # --- pam_oath ------------------------------------------------------------------------
 
 
+# pam_oath's token types (liboath's parse_type), exactly: TYPE -> (period, digits).
+# HOTP, HOTP/E and HOTP/E/N are counter-based, and anything else pam_oath refuses too.
+_OATH_TIME_TYPES = {
+    f"HOTP/T{period}{suffix}": (period, digits)
+    for period in (30, 60)
+    for suffix, digits in (("", 6), ("/6", 6), ("/7", 7), ("/8", 8))
+}
+_OATH_COUNTER_TYPES = frozenset(("HOTP", "HOTP/E", "HOTP/E/6", "HOTP/E/7", "HOTP/E/8"))
+_OATH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SL"  # local time, as pam_oath writes it
+
+
 def parse_oath(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """Entries of a users.oath file, and (user or line, reason) for those skipped."""
+    """Entries of a users.oath file, and (user or line, reason) for those skipped.
+
+    pam_oath uses the first line for a user, so a later one is skipped, never merged.
+    """
     entries: list[Entry] = []
     skipped: list[tuple[str, str]] = []
+    first_line: dict[str, int] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         words = line.split()
         label = words[1] if len(words) > 1 else f"line {number}"
+        if label in first_line:
+            reason = f"line {number}: a second line for this user (pam_oath uses line "
+            skipped.append((label, reason + f"{first_line[label]})"))
+            continue
+        first_line[label] = number
         try:
             entries.append(_oath_entry(words))
         except Unusable as exc:
@@ -157,16 +193,11 @@ def _oath_entry(words: list[str]) -> Entry:
     if len(words) < 4:
         raise Unusable("expected: TYPE USER PIN SECRET")
     kind, user, pin, hex_secret = words[:4]
-    parts = kind.upper().split("/")
-    if parts[0] != "HOTP" or len(parts) < 2 or not parts[1].startswith("T"):
-        raise Unusable(f"{kind!r} is counter-based or unknown; only HOTP/T<seconds> (TOTP) is")
-    try:
-        period = int(parts[1][1:])
-        digits = int(parts[2]) if len(parts) > 2 else 6
-    except ValueError:
-        raise Unusable(f"{kind!r} is not of the form HOTP/T30 or HOTP/T30/6") from None
-    if not 15 <= period <= 120 or not 6 <= digits <= 8:
-        raise Unusable(f"{kind!r}: period must be 15-120 s and digits 6-8")
+    if kind in _OATH_COUNTER_TYPES:
+        raise Unusable(f"{kind!r} is counter-based (HOTP); only HOTP/T30 and HOTP/T60 (TOTP) are")
+    if kind not in _OATH_TIME_TYPES:
+        raise Unusable(f"{kind!r} is not a pam_oath type (HOTP/T30, HOTP/T60, with /6, /7 or /8)")
+    period, digits = _OATH_TIME_TYPES[kind]
     try:
         raw = binascii.unhexlify(hex_secret)
     except (binascii.Error, ValueError):
@@ -177,4 +208,10 @@ def _oath_entry(words: list[str]) -> Entry:
     entry = Entry(user, secret, digits=digits, period=period)
     if pin not in ("-", "+"):
         entry.notes.append("its PIN is not kept: the password module asks for the password")
+    if len(words) >= 7:  # ... COUNTER LAST_OTP TIME: when pam_oath last accepted a code
+        try:
+            used_at = time.mktime(time.strptime(words[6], _OATH_TIME_FORMAT))
+        except (ValueError, OverflowError):
+            raise Unusable(f"the time of the last code, {words[6]!r}, is not a date") from None
+        entry.used_step = max(0, int(used_at) // period)
     return entry

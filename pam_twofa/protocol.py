@@ -175,6 +175,17 @@ def validate_period(value: object, name: str = "period") -> int:
     return _whole(value, name, 15, 120)
 
 
+MAX_WINDOW = 10  # time steps either side of now: the policy's own upper bound
+
+
+def validate_window(value: object, name: str = "window") -> int:
+    return _whole(value, name, 0, MAX_WINDOW)
+
+
+def validate_time_step(value: object, name: str = "used_step") -> int:
+    return _whole(value, name, 0, 2**40)
+
+
 MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message
 
 
@@ -243,6 +254,8 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
         "digits": (validate_digits, False),
         "period": (validate_period, False),
         "recovery_codes": (validate_code_list, False),
+        "window": (validate_window, False),
+        "used_step": (validate_time_step, False),
         "replace": (validate_flag, False),
     },
     "diagnose": {},

@@ -15,6 +15,7 @@ import pytest
 from support.cli import twofactl
 from support.daemon import Daemon
 from support.oath import oathtool
+from support.pam import pam_service, pamtester
 from support.users import TestUser, throwaway_user
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,14 @@ def test_google_authenticator_files_are_imported_and_work(hook_daemon: Daemon) -
         again = twofactl(
             hook_daemon.socket, "import", "google-authenticator", totp_user.name, "--json"
         )
-        assert again.json()[0]["result"] == "skipped" and "--replace" in again.json()[0]["reason"]
+        assert again.returncode == 0 and again.json()[0]["result"] == "unchanged"
+        google_authenticator(totp_user, "-t", "-d", "-w", "3", "-r", "3", "-R", "30", "-e", "5")
+        other_key = twofactl(
+            hook_daemon.socket, "import", "google-authenticator", totp_user.name, "--json"
+        )
+        assert other_key.returncode == 1
+        assert other_key.json()[0]["result"] == "skipped"
+        assert "--replace" in other_key.json()[0]["reason"]
         replaced = twofactl(
             hook_daemon.socket,
             "import",
@@ -101,6 +109,25 @@ def test_google_authenticator_files_are_imported_and_work(hook_daemon: Daemon) -
             ]
             == 5
         )
+
+
+def test_the_window_and_the_codes_already_used_come_along(hook_daemon: Daemon) -> None:
+    """-w 17 accepts 8 steps either side; DISALLOW_REUSE names the steps already used."""
+    with throwaway_user() as person:
+        path = google_authenticator(person, "-t", "-d", "-w", "17", "-r", "3", "-R", "30")
+        secret = path.read_text().splitlines()[0]
+        used = oathtool(secret, time.time())
+        lines = ["auth required pam_google_authenticator.so", "account required pam_permit.so"]
+        with pam_service("twofa-ga", lines) as service:
+            assert pamtester(service, person.name, [used]).ok
+        assert '" DISALLOW_REUSE ' in path.read_text()  # the step it just took
+
+        done = twofactl(hook_daemon.socket, "import", "google-authenticator", person.name)
+        assert done.returncode == 0, done.stderr
+        replay = twofactl(hook_daemon.socket, "verify", person.name, used)
+        assert replay.returncode == 1 and "replayed" in replay.stdout + replay.stderr
+        ahead = oathtool(secret, time.time() + 6 * 30)
+        assert twofactl(hook_daemon.socket, "verify", person.name, ahead).returncode == 0
 
 
 def test_all_users_under_a_home_root_and_words_for_people(hook_daemon: Daemon) -> None:
@@ -182,4 +209,6 @@ def test_a_users_oath_file(hook_daemon: Daemon, tmp_path: Path) -> None:
         code6 = oathtool(base64.b32encode(b"12345678901234567890").decode(), time.time())
         assert twofactl(hook_daemon.socket, "verify", six.name, code6).returncode == 0
         rerun = twofactl(hook_daemon.socket, "import", "oath", str(oath), "--json").json()
-        assert {row["result"] for row in rerun} == {"skipped"}
+        results = {row["user"]: row["result"] for row in rerun}
+        assert results[six.name] == results[eight.name] == "unchanged"
+        assert results[counter.name] == results["nosuchuser-x"] == "skipped"

@@ -194,6 +194,8 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
     p.validate_period: st.integers(15, 120),
     p.validate_code_list: st.lists(CODES, max_size=20),
     p.validate_limit: st.integers(1, p.MAX_PAGE),
+    p.validate_window: st.integers(0, p.MAX_WINDOW),
+    p.validate_time_step: st.integers(0, 2**40),
     p.validate_policy_text: st.text(max_size=2000),
     p.validate_label: st.text(PRINTABLE, min_size=1, max_size=255).filter(str.isprintable),
 }

@@ -87,6 +87,41 @@ def test_import_twice_is_refused_unless_replace(service: Service, clock: Clock) 
     )
 
 
+def test_importing_the_same_key_again_changes_nothing(service: Service, clock: Clock) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+    service.import_secret("bob", secret, PARAMS, ["12345678"])
+    again = service.import_secret("bob", secret, PARAMS, ["87654321"])
+    assert again == {"user": "bob", "state": "active", "unchanged": True}
+    assert service.verify("bob", "12345678")["result"] == p.ACCEPTED  # the first codes stay
+    other = totp.TotpParams("SHA1", 8, 30)
+    with pytest.raises(ServiceError) as refused:  # the same key, made into other codes
+        service.import_secret("bob", secret, other, [])
+    assert refused.value.code == p.ALREADY_ENROLLED
+
+
+def test_an_imported_window_is_kept_for_that_key_only(service: Service, clock: Clock) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+    service.import_secret("bob", secret, PARAMS, [], window=8)  # google's WINDOW_SIZE 17
+    assert service.verify("bob", code(secret, clock, 8))["result"] == p.ACCEPTED
+    assert service.verify("bob", code(secret, clock, 9))["result"] == p.REJECTED
+    clock.advance(30 * 10)
+    new = service.enroll_begin("bob", replace=True)["secret"]
+    service.enroll_confirm("bob", code(new, clock))
+    assert service.verify("bob", code(new, clock, 3))["result"] == p.REJECTED  # policy: ±1
+
+
+def test_a_code_the_old_module_accepted_is_not_accepted_again(
+    service: Service, clock: Clock
+) -> None:
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
+    now = totp.time_step(clock.now, PARAMS.period)
+    service.import_secret("bob", secret, PARAMS, [], used_step=now)
+    assert service.verify("bob", code(secret, clock))["result"] == p.REPLAYED
+    assert service.verify("bob", code(secret, clock, 1))["result"] == p.ACCEPTED
+    service.import_secret("bob", secret, PARAMS, [], used_step=now - 5, replace=True)
+    assert service.verify("bob", code(secret, clock, 1))["result"] == p.REPLAYED  # kept the later
+
+
 def test_import_for_an_unknown_user_is_refused(service: Service) -> None:
     with pytest.raises(ServiceError) as refused:
         service.import_secret("mallory", "JBSWY3DPEHPK3PXPJBSWY3DPEH", PARAMS, [])

@@ -116,7 +116,8 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     store = Store(str(path))
     with store.transaction():
-        assert store.get_user("alice") is not None
+        alice = store.get_user("alice")
+        assert alice is not None and alice.totp_window is None  # the policy's, as before
         assert store.get_meta("key_fingerprint") is None
         store.set_meta("key_fingerprint", b"x")
         store.set_meta("key_fingerprint", b"y")
