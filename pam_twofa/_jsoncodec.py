@@ -2,11 +2,11 @@
 
 `import json` costs a login several milliseconds, mostly for the `re` module its
 pure-Python fallbacks need; the PAM hook pays every import at every login.  The C
-scanner and string encoder that json itself uses are all a message needs, so this
+scanner and encoder that json itself uses are all a message needs, so this
 module drives them directly.  Same grammar, same speed, none of the imports.
 """
 
-from _json import encode_basestring, make_scanner
+from _json import encode_basestring, make_encoder, make_scanner
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,29 +55,16 @@ def loads(text: str) -> "Any":
     return value
 
 
+def _unserializable(value: "Any") -> "Any":
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# The C encoder json.dumps itself uses, compact, refusing NaN and infinities.
+_encode = make_encoder(
+    None, _unserializable, encode_basestring, None, ":", ",", False, False, False
+)
+
+
 def dumps(value: "Any") -> str:
     """Compact JSON for dicts, lists, strings, numbers, booleans and None."""
-    if isinstance(value, str):
-        return str(encode_basestring(value))
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        if value - value != 0.0:  # NaN or an infinity (math.isfinite, without the import)
-            raise ValueError("NaN and infinities are not JSON")
-        return float.__repr__(value)
-    if isinstance(value, dict):
-        items = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("JSON object keys must be strings")
-            items.append(f"{encode_basestring(key)}:{dumps(item)}")
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(dumps(item) for item in value) + "]"
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return "".join(_encode(value, 0))
