@@ -42,6 +42,9 @@ class Problem:
         return f"{source}:{self.line}:{self.column}: {where}{self.message}"
 
 
+MAX_SHOWN = 50  # problems listed; 50 of the longest still fit in a protocol message
+
+
 class PolicyError(Exception):
     """A policy that cannot be used; `problems` lists every error found, in file order."""
 
@@ -52,7 +55,10 @@ class PolicyError(Exception):
 
     @property
     def messages(self) -> list[str]:
-        return [problem.format(self.source) for problem in self.problems]
+        """Every problem, up to MAX_SHOWN: a reply carrying them must fit in one message."""
+        shown = [problem.format(self.source) for problem in self.problems[:MAX_SHOWN]]
+        hidden = len(self.problems) - len(shown)
+        return shown + ([f"{self.source}: ... and {hidden} more"] if hidden else [])
 
 
 class _Invalid(Exception):
@@ -99,11 +105,11 @@ class _Walker:
             where = f"{path}.{key}" if path else str(key)
             if key not in schema:
                 self.problem(
-                    key_node, path, f"unknown key {key!r}; expected one of {', '.join(schema)}"
+                    key_node, path, f"unknown key {_show(key)}; expected one of {', '.join(schema)}"
                 )
                 continue
             if key in seen:
-                self.problem(key_node, path, f"{key!r} is given twice")
+                self.problem(key_node, path, f"{_show(key)} is given twice")
                 continue
             seen.add(key)
             try:
@@ -136,7 +142,7 @@ class _Walker:
     def string(self, node: Node, path: str) -> str:
         value = self.scalar(node, path)
         if not isinstance(value, str) or not value:
-            self.problem(node, path, f"expected text, not {value!r}")
+            self.problem(node, path, f"expected text, not {_show(value)}")
             raise _Invalid
         return value
 
@@ -156,7 +162,7 @@ class _Walker:
         def convert(node: Node, path: str) -> str:
             value = self.scalar(node, path)
             if value not in options:
-                self.problem(node, path, f"{value!r} is not one of {', '.join(options)}")
+                self.problem(node, path, f"{_show(value)} is not one of {', '.join(options)}")
                 raise _Invalid
             return str(value)
 
@@ -167,7 +173,7 @@ class _Walker:
             value = self.scalar(node, path)
             if type(value) is not int or not low <= value <= high:
                 self.problem(
-                    node, path, f"expected a whole number from {low} to {high}, not {value!r}"
+                    node, path, f"expected a whole number from {low} to {high}, not {_show(value)}"
                 )
                 raise _Invalid
             return value
@@ -177,7 +183,7 @@ class _Walker:
     def boolean(self, node: Node, path: str) -> bool:
         value = self.scalar(node, path)
         if not isinstance(value, bool):
-            self.problem(node, path, f"expected true or false, not {value!r}")
+            self.problem(node, path, f"expected true or false, not {_show(value)}")
             raise _Invalid
         return value
 
@@ -189,14 +195,16 @@ class _Walker:
             match = _DURATION.fullmatch(value) if isinstance(value, str) else None
             if not match or not any(match.groups()):
                 self.problem(
-                    node, path, f"{value!r} is not a duration; write it with a unit: 30s, 15m, 1h"
+                    node,
+                    path,
+                    f"{_show(value)} is not a duration; write it with a unit: 30s, 15m, 1h",
                 )
                 raise _Invalid
             hours, minutes, seconds = (int(g or 0) for g in match.groups())
             total = hours * 3600 + minutes * 60 + seconds
             if not low <= total <= high:
                 self.problem(
-                    node, path, f"{value!r} is out of range ({_human(low)} to {_human(high)})"
+                    node, path, f"{_show(value)} is out of range ({_human(low)} to {_human(high)})"
                 )
                 raise _Invalid
             return total
@@ -209,7 +217,7 @@ class _Walker:
             try:
                 return check(value, path)
             except ProtocolError:
-                self.problem(node, path, f"{value!r} is not a valid {what}")
+                self.problem(node, path, f"{_show(value)} is not a valid {what}")
                 raise _Invalid from None
 
         return convert
@@ -219,18 +227,45 @@ class _Walker:
         if value == LOCAL:
             return LOCAL
         try:
-            return ipaddress.ip_network(str(value), strict=True)
+            network = ipaddress.ip_network(str(value), strict=True)
         except ValueError as exc:
             if "host bits set" in str(exc):
                 network = ipaddress.ip_network(str(value), strict=False)
-                self.problem(node, path, f"{value!r} has host bits set; did you mean {network}?")
+                self.problem(
+                    node, path, f"{_show(value)} has host bits set; did you mean {network}?"
+                )
             else:
-                self.problem(node, path, f"{value!r} is not an IP network (or '{LOCAL}')")
+                self.problem(node, path, f"{_show(value)} is not an IP network (or '{LOCAL}')")
             raise _Invalid from None
+        return _unmapped(network)
+
+
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _unmapped(network: Network) -> Network:
+    """::ffff:10.0.0.0/104 as 10.0.0.0/8: remote addresses are matched as IPv4 too."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        assert mapped is not None
+        return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    return network
 
 
 class _TooBig(Exception):
     pass
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A value quoted for a message, shortened: errors must fit in one reply."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """Line and column, from 1, of the character at `offset`."""
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _kind(node: Node) -> str:
@@ -248,7 +283,17 @@ def _human(seconds: int) -> str:
 
 
 def _group_name(value: object, path: str) -> str:
-    return validate_user(value, path)  # group names obey the same rules as user names
+    """Looser than a user name: directory groups such as 'domain admins' have spaces."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 256
+        or not value.isprintable()
+        or value != value.strip()
+        or ":" in value
+        or "," in value
+    ):
+        raise ProtocolError("bad_request", "not a group name")
+    return value
 
 
 def _rule(walker: _Walker, node: Node, path: str) -> Rule:
@@ -344,8 +389,19 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
         raise PolicyError(
             source, [Problem(line, column, "", f"not valid YAML: {problem}")]
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(text, exc.position)
+        what = (
+            f"the character U+{exc.character:04X}"
+            if exc.encoding == "unicode"
+            else f"the byte 0x{exc.character:02x}"
+        )
+        raise PolicyError(
+            source, [Problem(line, column, "", f"not valid YAML: {what} is not allowed")]
+        ) from None
     except yaml.YAMLError as exc:
-        raise PolicyError(source, [Problem(1, 1, "", f"not valid YAML: {exc}")]) from None
+        message = str(exc).splitlines()[0]
+        raise PolicyError(source, [Problem(1, 1, "", f"not valid YAML: {message}")]) from None
     walker = _Walker()
     if root is None:
         return Policy(source=source)  # an empty file: every key takes its default

@@ -650,7 +650,8 @@ class Service:
         if not (totp.is_totp_shaped(first, params) and totp.is_totp_shaped(second, params)):
             return self._record_failure(row, now, p.REJECTED)
         step = totp.time_step(now, params.period)
-        low, high = step - totp.RESYNC_STEPS, step + totp.RESYNC_STEPS
+        reach = totp.resync_steps(params.period)
+        low, high = step - reach, step + reach
         firsts = set(totp.matching_steps(secret, params, first, low, high))
         seconds = totp.matching_steps(secret, params, second, low, high)
         last = row.last_step if row.last_step is not None else -1

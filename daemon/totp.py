@@ -23,7 +23,11 @@ ALGORITHMS: dict[str, Any] = {
     "SHA512": hashlib.sha512,
 }
 SECRET_CHARS = 32  # base32 characters: 160 bits, what every authenticator app expects
-RESYNC_STEPS = 20  # how far a resync looks either way: ±10 minutes at 30 s
+RESYNC_SECONDS = 600  # how far a resync looks either way: ±10 minutes, whatever the period
+
+
+def resync_steps(period: int) -> int:
+    return -(-RESYNC_SECONDS // period)  # rounded up, so the whole ten minutes are covered
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,45 @@ def test_invalid_utf8_is_reported_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as failure:
         load(str(path))
     assert failure.value.messages == [f"{path}:2:1: not valid UTF-8"]
+
+
+@pytest.mark.parametrize("rhost", ["10.1.2.3", "::ffff:10.1.2.3"])
+def test_an_ipv4_mapped_network_matches_as_ipv4(rhost: str) -> None:
+    policy = parse(
+        "default: exempt\nrules:\n  - {name: lan, from: ['::ffff:10.0.0.0/104'], action: required}\n"
+    )
+    assert policy.decide("alice", frozenset, "sshd", rhost).action == REQUIRED
+    assert policy.decide("alice", frozenset, "sshd", "192.0.2.1").rule == "default"
+
+
+def test_directory_group_names_may_have_spaces() -> None:
+    policy = parse(
+        "rules:\n  - {groups: [domain admins], action: required}\nadmins: {groups: [it ops]}\n"
+    )
+    assert policy.rules[0].groups == ("domain admins",)
+    assert policy.admin_groups == frozenset({"it ops"})
+    assert errors("rules:\n  - {groups: ['a:b', ' lead'], action: required}\n") == [
+        "policy.yaml:2:15: rules[0].groups[0]: 'a:b' is not a valid group name",
+        "policy.yaml:2:22: rules[0].groups[1]: ' lead' is not a valid group name",
+    ]
+
+
+def test_a_forbidden_character_is_placed_where_it_is() -> None:
+    assert errors("default: required\nissuer: 'a\x07b'\n") == [
+        "policy.yaml:2:11: not valid YAML: the character U+0007 is not allowed"
+    ]
+
+
+def test_a_flood_of_errors_is_cut_to_what_a_reply_can_carry() -> None:
+    text = "rules:\n" + "".join(
+        f"  - {{users: ['bad user {i}'], action: exempt}}\n" for i in range(200)
+    )
+    messages = errors(text)
+    assert len(messages) == 51
+    assert messages[0].startswith("policy.yaml:2:14: rules[0].users[0]")
+    assert messages[-1] == "policy.yaml: ... and 150 more"
+
+
+def test_a_huge_wrong_value_is_quoted_short() -> None:
+    [message] = errors(f"default: {'x' * 40_000}\n")
+    assert len(message) < 200 and "...'" in message

@@ -205,3 +205,13 @@ def test_a_reply_too_large_to_send_is_an_error_not_a_cut(
     assert (replies[0].id, replies[0].code) == (7, p.INTERNAL)
     assert "too large" in replies[0].message
     assert replies[1].ok
+
+
+def test_the_worst_policy_still_gets_its_errors_back(server: Server) -> None:
+    """The most problems of the widest characters a policy file can hold fit in a reply."""
+    wide = "\N{GRINNING FACE}" * 30
+    line = f"  - {{users: ['{wide}'], action: exempt}}\n"
+    text = "rules:\n" + line * ((48 * 1024 - 10) // len(line.encode()))
+    [reply] = _exchange(server, p.encode_request("policy.check", text=text))
+    assert reply.code == p.INVALID_POLICY
+    assert reply.message.endswith("more")

@@ -397,6 +397,23 @@ def test_resync_needs_consecutive_codes_within_ten_minutes(service: Service, clo
     assert service.status("alice")["drift"] == 0
 
 
+@pytest.mark.parametrize("period", [15, 60, 120])
+def test_resync_reaches_ten_minutes_whatever_the_period(
+    service: Service, clock: Clock, period: int
+) -> None:
+    params = totp.TotpParams("SHA1", 6, period)
+    secret = totp.new_secret()
+    service.import_secret("alice", secret, params, [])
+    step = totp.time_step(clock.now, period)
+    reach = -(-600 // period)
+
+    def at(offset: int) -> str:
+        return totp.code_at(secret, params, step + offset)
+
+    assert service.resync("alice", at(reach + 1), at(reach + 2))["result"] == p.REJECTED
+    assert service.resync("alice", at(reach - 1), at(reach))["result"] == p.ACCEPTED
+
+
 def test_resync_does_not_reuse_spent_steps(service: Service, clock: Clock) -> None:
     secret, _ = enroll(service, clock)
     assert (
