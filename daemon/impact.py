@@ -88,11 +88,41 @@ def administrators(policy: Policy, directory: Directory) -> list[str]:
     return sorted(members)
 
 
+# Addresses outside any network an administrator is likely to name (RFC 5737, 3849).
+_ELSEWHERE = ("192.0.2.1", "198.51.100.1", "203.0.113.1", "2001:db8::1")
+
+
+def ssh_origins(policy: Policy) -> list[str]:
+    """Where an SSH login may come from, as far as the policy can tell them apart.
+
+    One address inside each network a rule names, and some outside them all: sshd
+    hands PAM an address, so a rule's networks are all that can split the logins.
+    """
+    origins = {
+        str(network.network_address)
+        for rule in policy.rules
+        for network in (*(rule.from_ or ()), *(rule.not_from or ()))
+        if not isinstance(network, str)
+    }
+    return sorted(origins) + [address for address in _ELSEWHERE if address not in origins]
+
+
+def _ways_in(policy: Policy, user: str, directory: Directory) -> list[Decision]:
+    """The decisions for every login an administrator could make: SSH from each of
+    the policy's places, and the console."""
+    situations = [("sshd", origin) for origin in ssh_origins(policy)] + [("login", None)]
+    return [
+        policy.decide(user, lambda: directory.groups_of(user), service, rhost)
+        for service, rhost in situations
+    ]
+
+
 def lockout_risk(policy: Policy, row_of: RowOf, directory: Directory) -> str | None:
     """Why no administrator could log in under `policy`, or None if one could.
 
-    An administrator is shut out when every way in (SSH, console) requires a code they
-    have no app for, and they would not be offered the set-up at login.
+    An administrator is shut out when every way in (SSH from anywhere, console)
+    requires a code they have no app for, and they would not be offered the set-up
+    at login.
     """
     if policy.enrollment_at_login:
         return None
@@ -101,7 +131,7 @@ def lockout_risk(policy: Policy, row_of: RowOf, directory: Directory) -> str | N
         row = row_of(admin)
         if row is not None and row.active:
             return None
-        if any(d.action != REQUIRED for d in _decisions(policy, admin, directory)):
+        if any(d.action != REQUIRED for d in _ways_in(policy, admin, directory)):
             return None
     return (
         f"no administrator could log in: {', '.join(admins)} "

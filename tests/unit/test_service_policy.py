@@ -122,6 +122,32 @@ def test_the_guard_passes_when_one_admin_can_get_in(service: Service, clock: Clo
     service.replace_policy(parse(with_enrollment))  # admins are walked through set-up
 
 
+STRICT = "default: required\nenrollment: {at_login: false}\n"
+
+
+def test_an_exemption_no_ssh_address_can_meet_is_no_way_in(service: Service) -> None:
+    """A host name would match every not_from; sshd gives PAM an address, never none."""
+    nowhere = STRICT + (
+        "rules:\n  - {services: [sshd], not_from: [0.0.0.0/0, '::/0'], action: exempt}\n"
+    )
+    with pytest.raises(ServiceError) as refused:
+        service.replace_policy(parse(nowhere))
+    assert refused.value.code == p.WOULD_LOCK_OUT
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "{from: [192.168.1.0/24], action: exempt}",  # an administrator at the LAN gets in
+        "{from: ['fd00::/8'], services: [sshd], action: exempt}",
+        "{not_from: [10.0.0.0/8], action: exempt}",  # from anywhere but 10/8
+        "{users: [root], services: [login], action: exempt}",
+    ],
+)
+def test_an_exemption_for_some_place_is_a_way_in(service: Service, rule: str) -> None:
+    service.replace_policy(parse(STRICT + f"rules:\n  - {rule}\n"))
+
+
 def test_impact_lists_who_becomes_required(
     service: Service, clock: Clock, accounts: Accounts
 ) -> None:
