@@ -20,6 +20,7 @@ Run as root: `make bench`, or `.venv/bin/python bench/race.py [--trials N]`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import random
@@ -37,6 +38,7 @@ from typing import Any
 import common as c
 from common import Codes
 
+from pam_twofa.client import RequestFailed
 from support.pam import _reading_terminal, pam_service, stop_started
 from support.users import TestUser
 
@@ -146,10 +148,14 @@ class Setup:
         self.codes = Codes()
 
     def twofa(self, users: list[TestUser]) -> dict[str, str]:
+        """Each user set up afresh: switched off first, since a key replaced in place
+        keeps the time steps already used, and every trial uses the current step."""
         secrets = {}
         for user in users:
             secret = c.new_secret()
-            self.daemon.request("import", user=user.name, secret=secret, replace=True)
+            with contextlib.suppress(RequestFailed):
+                self.daemon.request("disable", user=user.name)
+            self.daemon.request("import", user=user.name, secret=secret)
             secrets[user.name] = secret
         return secrets
 
