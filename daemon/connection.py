@@ -31,6 +31,7 @@ from .access import Peer
 from .audit import Audit
 
 _PEERCRED = struct.Struct("3i")
+LINES_PER_TURN = 4  # requests of one connection answered before the others get a turn
 
 # Answers one line from a peer; the flag says the connection must close (it sent garbage).
 Responder = Callable[[Peer, bytes], "tuple[Response, bool]"]
@@ -104,6 +105,8 @@ class ClientConnection(asyncio.Protocol):
         self._started: float | None = None  # when the unfinished message began
         self._blocked_since: float | None = None  # replies backed up since
         self._closing_since: float | None = None
+        self._reading = True
+        self._turn: asyncio.Handle | None = None  # answering the rest of what was received
         self.closed: asyncio.Future[None] = self._loop.create_future()
 
     @property
@@ -157,26 +160,22 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The client is not reading: stop reading its requests until it catches up."""
-        assert self._transport is not None
         self._blocked_since = self._loop.time()
-        if self._closing_since is None:
-            self._transport.pause_reading()
+        self._read_only_when_idle()
         self._arm()
 
     def resume_writing(self) -> None:
-        assert self._transport is not None
         self._blocked_since = None
-        if self._closing_since is None:
-            self._transport.resume_reading()
-            self._answer_waiting()
-            self._arm()
+        self._answer_waiting()
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.forget(self)
         self._waiting.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for pending in (self._timer, self._turn):
+            if pending is not None:
+                pending.cancel()
+        self._timer = self._turn = None
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -205,12 +204,34 @@ class ClientConnection(asyncio.Protocol):
         return self.peer
 
     def _answer_waiting(self) -> None:
-        """Answer the lines received, in order, while the client keeps reading."""
-        while self._waiting and self._blocked_since is None and self._closing_since is None:
+        """Answer a few of the lines received, in order, and leave the rest for our next
+        turn: a client that sends thousands at once must not make the others wait."""
+        self._turn = None
+        for _ in range(LINES_PER_TURN):
+            if not self._may_answer():
+                break
             response, fatal = self._respond(self._peer, self._waiting.popleft())
             self._send(response)
             if fatal:
                 self.close()
+        if self._may_answer() and self._turn is None:
+            self._turn = self._loop.call_soon(self._answer_waiting)
+        self._read_only_when_idle()
+
+    def _may_answer(self) -> bool:
+        return bool(self._waiting) and self._blocked_since is None and self._closing_since is None
+
+    def _read_only_when_idle(self) -> None:
+        """Read more only when all received is answered and the answers are taken."""
+        assert self._transport is not None
+        wanted = not self._waiting and self._blocked_since is None
+        if self._closing_since is not None or self.closed.done() or wanted == self._reading:
+            return
+        self._reading = wanted
+        if wanted:
+            self._transport.resume_reading()
+        else:
+            self._transport.pause_reading()
 
     def _send(self, response: Response) -> None:
         assert self._transport is not None

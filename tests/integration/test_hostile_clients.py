@@ -499,6 +499,37 @@ def test_pipelined_requests_are_answered_in_order(shared_daemon: Daemon) -> None
     assert_healthy(shared_daemon)
 
 
+def test_a_flood_of_pipelined_requests_is_answered_whole_and_others_meanwhile(
+    shared_daemon: Daemon,
+) -> None:
+    """Thousands of verifies written at once are all answered, in order, and a ping sent
+    while they are being answered is answered before they are done.
+
+    (Which of two connections goes first is decided inside one event-loop turn; the
+    unit tests of `connection` pin that down exactly.)"""
+    count = 8000  # unknown users: each costs a decoy check, as a real one would
+    flood = b"".join(
+        p.encode_request("verify", id=i, user=f"nobody-{i}", code="123456") for i in range(count)
+    )
+    with connection(shared_daemon, timeout=30.0) as flooder, connection(shared_daemon) as honest:
+
+        def send_all() -> None:
+            flooder.sendall(flood)
+            flooder.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        received = flooder.recv(65536)  # the flood is being answered
+        honest.sendall(p.encode_request("ping", id=1))
+        assert p.decode_response(honest.recv(65536).rstrip(b"\n")).ok
+        rest, how = read_to_end(flooder)  # what was still to come when the ping was answered
+        sender.join(10)
+    answers = replies(received + rest)
+    assert how == "eof" and [answer["id"] for answer in answers] == list(range(count))
+    assert rest.count(b"\n") > 0, "the ping waited for the whole flood"
+    assert_healthy(shared_daemon)
+
+
 def flood_without_reading(daemon: Daemon, count: int = 40_000) -> tuple[socket.socket, dict]:
     """A client sending `count` pings (about 30 bytes each) and reading nothing back.
 

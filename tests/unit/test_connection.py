@@ -127,16 +127,15 @@ def test_a_client_that_never_reads_is_held_back_then_dropped() -> None:
     async def client(sock: socket.socket, connection: ClientConnection) -> bytes:
         nonlocal held_back
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        flood = memoryview(PING * 100_000)
-        try:
-            while flood and not connection.closed.done():
+        flood = memoryview(PING * 100_000)  # far more replies than the socket buffers hold
+        while flood and not connection.closed.done():
+            try:
                 flood = flood[sock.send(flood) :]
-                await asyncio.sleep(0.001)
-        except BlockingIOError:
-            # The daemon stopped reading: the requests pile up in our own buffer.
-            held_back = True
-        except ConnectionError:
-            pass
+            except BlockingIOError:
+                held_back = True  # the daemon stopped reading: requests pile up on our side
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.001)
         await connection.closed
         return b""
 
@@ -161,3 +160,46 @@ def test_a_client_that_reads_slowly_still_gets_every_reply() -> None:
 
     data, _ = _run(Limits(write_timeout=5), client)
     assert [reply.id for reply in _replies(data)] == list(range(5000))
+
+
+def test_a_client_sending_thousands_at_once_does_not_make_others_wait() -> None:
+    """Each connection gets a few answers per turn: a ping that arrives while a flood of
+    pipelined requests is being answered is answered long before the flood is."""
+    order: list[int | None] = []
+
+    def recording(peer: Peer, line: bytes) -> tuple[p.Response, bool]:
+        request = p.decode_request(line)
+        order.append(request.id)
+        return p.Response({}, id=request.id), False
+
+    connections = Connections(Limits())
+    flood_size = 2000  # about 60 KB: all of it in the daemon's first read
+
+    async def serve(sock: socket.socket) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.connect_accepted_socket(
+            lambda: ClientConnection(recording, connections, Audit(stream=io.StringIO())), sock
+        )
+        return connection
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        (flooder, flooded), (honest, served) = socket.socketpair(), socket.socketpair()
+        flooder.sendall(b"".join(p.encode_request("ping", id=n) for n in range(flood_size)))
+        flooder.shutdown(socket.SHUT_WR)
+        honest.sendall(p.encode_request("ping", id=flood_size))
+        flooder.setblocking(False)
+        honest.setblocking(False)
+        first = await serve(flooded)
+        while not order:  # the flood is being answered
+            await asyncio.sleep(0)
+        await serve(served)
+        await asyncio.wait_for(loop.sock_recv(honest, 1000), 5)
+        await asyncio.wait_for(_read_to_end(flooder), 10)
+        await first.closed
+        flooder.close()
+        honest.close()
+
+    asyncio.run(main())
+    assert sorted(order) == list(range(flood_size + 1))
+    assert order.index(flood_size) < 100
