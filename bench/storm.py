@@ -5,7 +5,9 @@ A flood process keeps 64 connections (by default) busy with verifies of wrong co
 locking those users out over and over. Meanwhile an honest client logs in every 100 ms
 as the hook does — a new connection, `check`, then `verify` with a valid code — each
 time as another user (so every one of its codes is fresh and must be accepted). Its
-latencies are measured first without the flood, then under it.
+latencies are measured first without the flood, then under it, then under a
+different flood: one connection writing thousands of wrong codes at a time without
+waiting for the answers.
 
 Users are written into the database before the daemon starts, through twofad's own
 store code (see verify_throughput.py for why).
@@ -19,7 +21,9 @@ import argparse
 import itertools
 import multiprocessing
 import random
+import socket
 import sys
+import threading
 import time
 from typing import Any
 
@@ -46,6 +50,33 @@ def flood(socket_path: str, messages: list[bytes], clients: int, seconds: float,
             "p99_ms": c.ms(c.percentile(outcome["latencies"], 99)),
         }
     )
+    out.close()
+
+
+def pipelined_flood(socket_path: str, messages: list[bytes], seconds: float, out: Any) -> None:
+    """In its own process: one connection writing its wrong codes in batches of 2,000,
+    never waiting for answers (a thread reads them), for `seconds`."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(socket_path)
+    batch = b"".join(messages[:2000])
+    answered = 0
+
+    def read_answers() -> None:
+        nonlocal answered
+        while chunk := sock.recv(1 << 20):
+            answered += chunk.count(b"\n")
+
+    reader = threading.Thread(target=read_answers, daemon=True)
+    reader.start()
+    start = time.monotonic()
+    sent = 0
+    while time.monotonic() - start < seconds:
+        sock.sendall(batch)
+        sent += 2000
+    sock.shutdown(socket.SHUT_WR)
+    reader.join(60)
+    elapsed = time.monotonic() - start
+    out.send({"sent": sent, "answered": answered, "seconds": elapsed})
     out.close()
 
 
@@ -90,12 +121,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="honest logins under flood")
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--profile-seconds", type=float, default=5.0, help="py-spy (0: none)")
+    parser.add_argument(
+        "--pipelined-seconds", type=float, default=5.0, help="one pipelining client (0: none)"
+    )
     args = parser.parse_args()
     c.require_root()
     print("storm: honest logins while a flood of wrong codes runs at the daemon's full rate")
     codes = Codes()
     secrets = [c.new_secret() for _ in range(SECRETS)]
-    honest_needed = int((args.seconds + args.baseline_seconds + 1) / INTERVAL) + 20
+    logging_in = (
+        args.seconds + args.baseline_seconds + args.pipelined_seconds + args.profile_seconds
+    )
+    honest_needed = int((logging_in + 2) / INTERVAL) + 20
     honest_users = [(f"honest-{i}", secrets[i % SECRETS]) for i in range(honest_needed)]
     victims = [(f"victim-{i}", secrets[i % SECRETS]) for i in range(VICTIMS)]
     step = c.current_step()
@@ -148,9 +185,20 @@ def main() -> int:
                     lambda: (extra.start(), honest(daemon.socket, pool, codes, 1.0)),
                 )
                 extra.join(30)
+            pipelined_figures: dict[str, Any] = {}
+            if args.pipelined_seconds:
+                pipelined = context.Process(
+                    target=pipelined_flood,
+                    args=(daemon.socket, flood_messages, args.pipelined_seconds + 1, send),
+                )
+                pipelined.start()
+                time.sleep(0.5)
+                pipelined_figures = honest(daemon.socket, pool, codes, args.pipelined_seconds)
+                pipelined_figures["flood"] = receive.recv()
+                pipelined.join(60)
             flood_figures["per_second"] = round(flood_figures["done"] / flood_figures["seconds"])
             flood_figures["daemon_cpu_percent"] = round(100 * cpu / flood_figures["seconds"], 1)
-    return report(args, baseline, under, flood_figures, profile)
+    return report(args, baseline, under, flood_figures, profile, pipelined_figures)
 
 
 def report(
@@ -159,6 +207,7 @@ def report(
     under: dict[str, Any],
     flood_figures: dict[str, Any],
     profile: dict[str, Any],
+    pipelined: dict[str, Any],
 ) -> int:
     c.heading(f"the honest client: one login every {INTERVAL * 1000:.0f} ms")
     c.table(
@@ -183,10 +232,20 @@ def report(
                 figures["login_p50_ms"],
                 figures["login_p99_ms"],
             ]
-            for name, figures in (("no flood", baseline), ("under the flood", under))
+            for name, figures in (
+                ("no flood", baseline),
+                ("under the flood", under),
+                *((("under a pipelined flood", pipelined),) if pipelined else ()),
+            )
         ],
     )
     c.note("login = connect + check + verify, as the hook does")
+    if pipelined:
+        flood = pipelined["flood"]
+        c.note(
+            f"pipelined flood: one connection writing 2,000 wrong codes at a time without "
+            f"waiting; {flood['answered']:,} answered in {flood['seconds']:.1f} s"
+        )
     c.heading(f"the flood: {args.flood_clients} connections, wrong codes for {VICTIMS} users")
     c.table(
         ["verifies", "seconds", "per second", "p50 ms", "p99 ms", "daemon CPU %", "answers"],
@@ -220,6 +279,7 @@ def report(
             "honest_without_flood": baseline,
             "honest_under_flood": under,
             "flood": flood_figures,
+            "honest_under_pipelined_flood": pipelined,
             "profile_under_flood": profile,
             "targets": {"honest_verify_p99_ms_max": TARGET_P99_MS, "met": met},
         },
