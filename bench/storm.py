@@ -187,14 +187,20 @@ def main() -> int:
                 extra.join(30)
             pipelined_figures: dict[str, Any] = {}
             if args.pipelined_seconds:
+                receive_pipelined, send_pipelined = context.Pipe(duplex=False)
                 pipelined = context.Process(
                     target=pipelined_flood,
-                    args=(daemon.socket, flood_messages, args.pipelined_seconds + 1, send),
+                    args=(
+                        daemon.socket,
+                        flood_messages,
+                        args.pipelined_seconds + 1,
+                        send_pipelined,
+                    ),
                 )
                 pipelined.start()
                 time.sleep(0.5)
                 pipelined_figures = honest(daemon.socket, pool, codes, args.pipelined_seconds)
-                pipelined_figures["flood"] = receive.recv()
+                pipelined_figures["flood"] = receive_pipelined.recv()
                 pipelined.join(60)
             flood_figures["per_second"] = round(flood_figures["done"] / flood_figures["seconds"])
             flood_figures["daemon_cpu_percent"] = round(100 * cpu / flood_figures["seconds"], 1)
