@@ -311,6 +311,18 @@ def read_stamps(stamps: Path, offset: int = 0) -> list[tuple[int, str, float]]:
     return [(int(pid), event, float(when)) for pid, event, when in rows]
 
 
+def pin_apart(daemons: Iterable[Daemon]) -> None:
+    """The daemons on the last core, this process on the first: where the scheduler
+    happens to put the two relative to each other otherwise sways the figures."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return
+    for daemon in daemons:
+        assert daemon.proc is not None
+        os.sched_setaffinity(daemon.proc.pid, {cpus[-1]})
+    os.sched_setaffinity(0, {cpus[0]})
+
+
 def daemon_memory(daemon: Daemon) -> dict[str, float]:
     """VmRSS and VmHWM (peak RSS) of the daemon process, in MB."""
     assert daemon.proc is not None

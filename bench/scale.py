@@ -20,11 +20,9 @@ Run as root: `make bench`, or `.venv/bin/python bench/scale.py`.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
-from collections.abc import Iterable
 from contextlib import ExitStack
 from typing import Any
 
@@ -54,16 +52,6 @@ def socket_enrollments(daemon: c.Daemon, names: list[str], codes: Codes) -> floa
         for name in names:
             client.request("disable", user=name)
     return spent
-
-
-def pin(daemons: Iterable[c.Daemon]) -> None:
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return
-    for daemon in daemons:
-        assert daemon.proc is not None
-        os.sched_setaffinity(daemon.proc.pid, {cpus[-1]})
-    os.sched_setaffinity(0, {cpus[0]})
 
 
 def started_in(daemon: c.Daemon) -> float:
@@ -110,7 +98,7 @@ def main() -> int:
         # on all of them alike rather than on whichever size was being measured; and
         # every daemon on one core, this client on another, so that where the scheduler
         # happens to put a process does not pass for an effect of the size.
-        pin(daemons.values())
+        c.pin_apart(daemons.values())
         step = c.current_step()
         plans = {}
         for size, daemon in daemons.items():
