@@ -27,7 +27,9 @@ def _reset(client: Client, args: argparse.Namespace) -> int:
 
 def _begin(client: Client, args: argparse.Namespace, *, replace: bool) -> int:
     """A new pending key: shown, and on a terminal confirmed there and then."""
-    data = client.request("enroll.begin", user=args.user, replace=replace or None)
+    data = client.request(
+        "enroll.begin", user=args.user, replace=replace or None, code=getattr(args, "code", None)
+    )
     if args.json:
         _cli.print_json({key: data[key] for key in ENROLLMENT_KEYS})
         return 0
@@ -176,7 +178,7 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
         except KeyError:
             return _cli.fail("twofactl", f"--output: {args.user} has no account to own the file")
         target = _cli.open_recovery_file(args.output, owner.pw_uid, owner.pw_gid)
-    data = _cli.renew_recovery_codes(client, target, user=args.user)
+    data = _cli.renew_recovery_codes(client, target, user=args.user, code=args.code)
     if args.json and target is None:
         _cli.print_json(data)
         return 0
@@ -200,7 +202,7 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 
 
 def _disable(client: Client, args: argparse.Namespace) -> int:
-    data = client.request("disable", user=args.user)
+    data = client.request("disable", user=args.user, code=args.code)
     if args.json:
         _cli.print_json(data)
     else:
@@ -378,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl disable alice",
     )
     sub.add_argument("user")
+    sub.add_argument(
+        "--code", help="a current code of USER's: needed only when USER is you (not root)"
+    )
     sub = command("unlock", _unlock, "lift a lock-out after failed codes", "twofactl unlock alice")
     sub.add_argument("user")
     sub = command(
@@ -387,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl reset alice",
     )
     sub.add_argument("user")
+    sub.add_argument(
+        "--code", help="a current code of USER's: needed only when USER is you (not root)"
+    )
     sub = command(
         "recovery-codes",
         _recovery_codes,
@@ -399,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--output", metavar="FILE", help="write them to FILE (.txt, owned by the user, mode 0600)"
+    )
+    sub.add_argument(
+        "--code", help="a current code of USER's: needed only when USER is you (not root)"
     )
     sub = command(
         "resync",

@@ -215,3 +215,34 @@ def test_socket_from_the_environment(hook_daemon: Daemon) -> None:
     assert done.returncode == 0 and isinstance(json.loads(done.stdout), list)
     missing = twofactl("/nonexistent/twofad.sock", "status")
     assert missing.returncode == 1 and "cannot reach twofad" in missing.stderr
+
+
+def test_an_admin_proves_themselves_with_a_code_on_their_own_account(
+    hook_daemon: Daemon,
+) -> None:
+    from support.enrollment import enroll
+
+    with throwaway_user(groups=("sudo",)) as admin:
+        codes, _ = enroll(hook_daemon, admin.name)
+        bare = run_cli("ctl", hook_daemon.socket, "disable", admin.name, user=admin.uid)
+        assert bare.returncode == 1 and "code is required" in bare.stderr
+        wrong = run_cli(
+            "ctl", hook_daemon.socket, "disable", admin.name, "--code", "000000", user=admin.uid
+        )
+        assert wrong.returncode == 1 and "[invalid_code]" in wrong.stderr
+        assert twofactl(hook_daemon.socket, "status", admin.name, "--json").json()[0]["state"] in (
+            "enabled",
+            "locked",
+        )
+        done = run_cli(
+            "ctl",
+            hook_daemon.socket,
+            "disable",
+            admin.name,
+            "--code",
+            codes.next(),
+            user=admin.uid,
+        )
+        assert done.returncode == 0, done.stderr
+        status = twofactl(hook_daemon.socket, "status", admin.name, "--json").json()[0]
+        assert status["state"] == "disabled"
