@@ -229,6 +229,10 @@ class ClientConnection(asyncio.Protocol):
             return
         self._reading = wanted
         if wanted:
+            # The client's clocks stood still while we were not reading from it.
+            self.last_active = self._loop.time()
+            if self._started is not None:
+                self._started = self.last_active
             self._transport.resume_reading()
         else:
             self._transport.pause_reading()
@@ -252,6 +256,8 @@ class ClientConnection(asyncio.Protocol):
             return self._closing_since + limits.write_timeout
         if self._blocked_since is not None:
             return self._blocked_since + limits.write_timeout
+        if self._waiting:  # the client is waiting for us, not we for it
+            return self._loop.time() + limits.idle_timeout
         deadline = self.last_active + limits.idle_timeout
         if self._started is not None:
             deadline = min(deadline, self._started + limits.message_timeout)

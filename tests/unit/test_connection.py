@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 from pam_twofa import protocol as p
@@ -203,3 +204,31 @@ def test_a_client_sending_thousands_at_once_does_not_make_others_wait() -> None:
     asyncio.run(main())
     assert sorted(order) == list(range(flood_size + 1))
     assert order.index(flood_size) < 100
+
+
+def test_the_clocks_stand_still_while_the_daemon_works_through_a_backlog() -> None:
+    """Requests still being answered are the daemon's delay, not the client's: the
+    message time-out of a partial line after them starts once they are answered."""
+
+    def slow(peer: Peer, line: bytes) -> tuple[p.Response, bool]:
+        time.sleep(0.002)  # a busy daemon: 200 answers take 0.4 s, the limit is 0.1 s
+        request = p.decode_request(line)
+        return p.Response({}, id=request.id), False
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        ours.sendall(b"".join(p.encode_request("ping", id=n) for n in range(200)) + b'{"v":1')
+        ours.setblocking(False)
+        connections = Connections(Limits(idle_timeout=0.1, message_timeout=0.1))
+        await loop.connect_accepted_socket(
+            lambda: ClientConnection(slow, connections, Audit(stream=io.StringIO())), theirs
+        )
+        try:
+            return await asyncio.wait_for(_read_to_end(ours), 10)
+        finally:
+            ours.close()
+
+    *answers, last = _replies(asyncio.run(main()))
+    assert [answer.id for answer in answers] == list(range(200))
+    assert last.message == "message not finished in time"
