@@ -82,19 +82,25 @@ class Audit:
         priority = syslog.LOG_WARNING if outcome in WARNING_RESULTS else syslog.LOG_INFO
         if self._send is not None:
             journal_fields = {f"TWOFA_{key.upper()}": str(value) for key, value in fields.items()}
-            self._send(
-                _message(fields),
-                PRIORITY=str(priority),
-                SYSLOG_IDENTIFIER="twofad",
-                **journal_fields,
-            )
-            return
+            try:
+                self._send(
+                    _message(fields),
+                    PRIORITY=str(priority),
+                    SYSLOG_IDENTIFIER="twofad",
+                    **journal_fields,
+                )
+                return
+            except OSError:
+                pass  # journald restarting: the line goes to stderr rather than nowhere
         line = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
         print(f"twofad: {line}", file=self._stream, flush=True)
 
     def note(self, message: str) -> None:
         """A line about the daemon itself (start, stop, trouble), never about a secret."""
         if self._send is not None:
-            self._send(message, PRIORITY=str(syslog.LOG_NOTICE), SYSLOG_IDENTIFIER="twofad")
-            return
+            try:
+                self._send(message, PRIORITY=str(syslog.LOG_NOTICE), SYSLOG_IDENTIFIER="twofad")
+                return
+            except OSError:
+                pass
         print(f"twofad: {message}", file=self._stream, flush=True)

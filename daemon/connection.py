@@ -17,8 +17,10 @@ crowd of silent clients cannot keep an honest login out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,21 +60,29 @@ class Connections:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._open: set[ClientConnection] = set()
+        self._open: set[ClientConnection] = set()  # until their sockets are closed
+        self._stopping = False
 
     def __len__(self) -> int:
         return len(self._open)
 
     def admit(self, connection: ClientConnection) -> str | None:
-        """Make room for `connection` and count it, or say why there is no room."""
+        """Make room for `connection` and count it, or say why there is no room.
+
+        A connection being closed still holds its socket and buffers, so it counts
+        until it is gone; it is also the first to go when room is needed.
+        """
         peer = connection.peer
         assert peer is not None
+        if self._stopping:
+            return "twofad is stopping; retry in a moment"
         if peer.uid != 0:
             mine = sum(1 for c in self._open if c.peer is not None and c.peer.uid == peer.uid)
             if mine >= self.limits.max_per_uid:
                 return "too many connections from this user; close some and retry"
         if len(self._open) >= self.limits.max_connections:
-            idle = [c for c in self._open if not c.busy]
+            closing = [c for c in self._open if c.closing]
+            idle = closing or [c for c in self._open if not c.busy]
             if not idle:
                 return "twofad is busy; retry in a moment"
             min(idle, key=lambda c: c.last_active).abort()
@@ -82,9 +92,20 @@ class Connections:
     def forget(self, connection: ClientConnection) -> None:
         self._open.discard(connection)
 
-    def close_all(self) -> None:
-        for connection in list(self._open):
+    async def close_all(self, timeout: float) -> None:
+        """Refuse new clients, close the open ones, and give their replies `timeout`
+        seconds to get out before the sockets are cut."""
+        self._stopping = True
+        connections = list(self._open)
+        for connection in connections:
             connection.close()
+        closed = [asyncio.shield(connection.closed) for connection in connections]
+        if closed:
+            _, late = await asyncio.wait(closed, timeout=timeout)
+            if late:
+                for connection in connections:
+                    connection.abort()
+                await asyncio.wait(closed, timeout=1.0)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -108,6 +129,10 @@ class ClientConnection(asyncio.Protocol):
         self._reading = True
         self._turn: asyncio.Handle | None = None  # answering the rest of what was received
         self.closed: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing_since is not None
 
     @property
     def busy(self) -> bool:
@@ -138,7 +163,8 @@ class ClientConnection(asyncio.Protocol):
             lines = list(self._buffer.feed(data))
         except ProtocolError as exc:
             self._send(p.error_response(exc.code, exc.message))
-            self._audit.event("protocol", error=exc.code, peer_uid=self._peer.uid)
+            with contextlib.suppress(Exception):
+                self._audit.event("protocol", error=exc.code, peer_uid=self._peer.uid)
             self.close()
             return
         now = self.last_active = self._loop.time()
@@ -186,13 +212,12 @@ class ClientConnection(asyncio.Protocol):
         if self._closing_since is not None or self._transport is None:
             return
         self._closing_since = self._loop.time()
-        self._connections.forget(self)
         self._waiting.clear()
         self._transport.close()
         self._arm()
 
     def abort(self) -> None:
-        self._connections.forget(self)
+        self._waiting.clear()
         if self._transport is not None:
             self._transport.abort()
 
@@ -210,8 +235,13 @@ class ClientConnection(asyncio.Protocol):
         for _ in range(LINES_PER_TURN):
             if not self._may_answer():
                 break
-            response, fatal = self._respond(self._peer, self._waiting.popleft())
-            self._send(response)
+            line = self._waiting.popleft()
+            try:
+                response, fatal = self._respond(self._peer, line)
+                self._send(response)
+            except Exception:  # never a wedged connection: say so, if we still can, and end
+                self._fail()
+                return
             if fatal:
                 self.close()
         if self._may_answer() and self._turn is None:
@@ -219,7 +249,20 @@ class ClientConnection(asyncio.Protocol):
         self._read_only_when_idle()
 
     def _may_answer(self) -> bool:
-        return bool(self._waiting) and self._blocked_since is None and self._closing_since is None
+        assert self._transport is not None
+        return (
+            bool(self._waiting)
+            and self._blocked_since is None
+            and self._closing_since is None
+            and not self._transport.is_closing()  # the client is gone: spend nothing more
+        )
+
+    def _fail(self) -> None:
+        with contextlib.suppress(Exception):
+            self._audit.note(f"internal error answering a client: {traceback.format_exc(limit=6)}")
+        with contextlib.suppress(Exception):
+            self._send(p.error_response(p.INTERNAL, "internal error; see the twofad log"))
+        self.close()
 
     def _read_only_when_idle(self) -> None:
         """Read more only when all received is answered and the answers are taken."""
@@ -256,7 +299,7 @@ class ClientConnection(asyncio.Protocol):
             return self._closing_since + limits.write_timeout
         if self._blocked_since is not None:
             return self._blocked_since + limits.write_timeout
-        if self._waiting:  # the client is waiting for us, not we for it
+        if self._waiting and self._turn is not None:  # the client waits for us, not we for it
             return self._loop.time() + limits.idle_timeout
         deadline = self.last_active + limits.idle_timeout
         if self._started is not None:

@@ -228,4 +228,4 @@ async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
         systemd.notify("STOPPING=1")
         audit.note("stopping")
         unix_server.close()
-        server.close_connections()
+        await server.close_connections()

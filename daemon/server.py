@@ -69,8 +69,9 @@ class Server:
         """A protocol for one new client: pass as the factory to ``create_unix_server``."""
         return ClientConnection(self._respond, self._connections, self.audit)
 
-    def close_connections(self) -> None:
-        self._connections.close_all()
+    async def close_connections(self) -> None:
+        """At stop: new clients are refused, replies already made still go out."""
+        await self._connections.close_all(self.limits.write_timeout)
 
     # --- requests ----------------------------------------------------------------
 

@@ -232,3 +232,94 @@ def test_the_clocks_stand_still_while_the_daemon_works_through_a_backlog() -> No
     *answers, last = _replies(asyncio.run(main()))
     assert [answer.id for answer in answers] == list(range(200))
     assert last.message == "message not finished in time"
+
+
+def test_a_failure_while_answering_ends_the_connection_with_an_error() -> None:
+    """Whatever goes wrong (the journal gone, say), the client hears of it and the
+    connection ends: it is neither left hanging nor kept counted."""
+
+    def failing(peer: Peer, line: bytes) -> tuple[p.Response, bool]:
+        request = p.decode_request(line)
+        if request.id == 6:
+            raise OSError("the journal is not there")
+        return p.Response({}, id=request.id), False
+
+    connections = Connections(Limits(idle_timeout=5))
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        ours.sendall(b"".join(p.encode_request("ping", id=n) for n in range(10)))
+        ours.setblocking(False)
+        _, connection = await loop.connect_accepted_socket(
+            lambda: ClientConnection(failing, connections, Audit(stream=io.StringIO())), theirs
+        )
+        try:
+            data = await asyncio.wait_for(_read_to_end(ours), 5)
+            await asyncio.wait_for(connection.closed, 5)
+            return data
+        finally:
+            ours.close()
+
+    *answered, last = _replies(asyncio.run(main()))
+    assert [reply.id for reply in answered] == [0, 1, 2, 3, 4, 5]
+    assert last.code == p.INTERNAL
+    assert len(connections) == 0
+
+
+class _Held:
+    """What Connections.admit looks at in a connection, and whether it was cut."""
+
+    def __init__(self, uid: int, last_active: float, *, closing: bool = False) -> None:
+        self.peer = Peer(pid=1, uid=uid, gid=uid)
+        self.last_active = last_active
+        self.closing = closing
+        self.busy = False
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_connections_being_closed_count_and_make_room_first() -> None:
+    """One that sent garbage and never reads its error holds a socket until the write
+    time-out: it counts against the caps, and it is the first to go for a new client."""
+    connections = Connections(Limits(max_connections=2, max_per_uid=2))
+    closing, idle = _Held(1000, last_active=5.0, closing=True), _Held(1000, last_active=1.0)
+    assert connections.admit(closing) is None  # type: ignore[arg-type]
+    assert connections.admit(idle) is None  # type: ignore[arg-type]
+    assert "too many connections from this user" in str(
+        connections.admit(_Held(1000, last_active=9.0))  # type: ignore[arg-type]
+    )
+    assert connections.admit(_Held(0, last_active=9.0)) is None  # type: ignore[arg-type]
+    assert closing.aborted and not idle.aborted
+
+
+def test_at_stop_replies_still_go_out_and_nobody_new_gets_in() -> None:
+    connections = Connections(Limits())
+
+    async def main() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        (first, first_end), (late, late_end) = socket.socketpair(), socket.socketpair()
+        for sock in (first, late):
+            sock.setblocking(False)
+
+        def make() -> ClientConnection:
+            return ClientConnection(_pong, connections, Audit(stream=io.StringIO()))
+
+        await loop.connect_accepted_socket(make, first_end)
+        await loop.sock_sendall(first, PING)
+        await asyncio.sleep(0.05)
+        await connections.close_all(timeout=5)
+        answered = await asyncio.wait_for(_read_to_end(first), 5)
+        await loop.connect_accepted_socket(make, late_end)
+        refused = await asyncio.wait_for(_read_to_end(late), 5)
+        first.close()
+        late.close()
+        return answered, refused
+
+    answered, refused = asyncio.run(main())
+    assert _replies(answered)[0].ok
+    [reply] = _replies(refused)
+    assert reply.code == p.BUSY and "stopping" in reply.message
+    assert len(connections) == 0
