@@ -42,3 +42,16 @@ def test_journal_fields_carry_the_priority_of_a_refusal() -> None:
     assert message == "verify bob: locked"
     assert fields["PRIORITY"] == "4" and fields["TWOFA_RETRY_AFTER"] == "30"
     assert fields["SYSLOG_IDENTIFIER"] == "twofad"
+
+
+def test_when_the_journal_refuses_a_line_it_goes_to_stderr_instead() -> None:
+    def journal_away(*args: object, **fields: object) -> None:
+        raise OSError("no journal socket")
+
+    stream = io.StringIO()
+    audit = Audit(send=journal_away, stream=stream)
+    audit.event("verify", user="alice", result="rejected")
+    audit.note("listening")
+    assert stream.getvalue() == (
+        "twofad: event=verify user=alice result=rejected\ntwofad: listening\n"
+    )
