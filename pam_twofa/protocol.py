@@ -75,7 +75,7 @@ def _bad(message: str) -> "ProtocolError":
 # --- field validators -------------------------------------------------------------------
 
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_USER_CHARS = _ALNUM | frozenset("_.@-")
+_USER_CHARS = _ALNUM | frozenset("_.@-\\")
 _SERVICE_CHARS = _ALNUM | frozenset("_.+@-")
 MAX_USER_LEN = 256
 MAX_CODE_LEN = 128
@@ -83,7 +83,8 @@ MAX_RHOST_LEN = 255
 
 
 def validate_user(value: object, name: str = "user") -> str:
-    """A login name as NSS may hand it over (local, LDAP or SSSD: `jo.doe@corp`).
+    """A login name as NSS may hand it over (local, LDAP or SSSD: `jo.doe@corp`;
+    winbind: `CORP\\jo`).
 
     A leading dash could pass for an option and a slash for a path, so neither is
     allowed; a trailing `$` stays possible for Samba machine accounts.
@@ -93,7 +94,7 @@ def validate_user(value: object, name: str = "user") -> str:
     body = value[:-1] if value.endswith("$") else value
     if not body or len(value) > MAX_USER_LEN:
         raise _bad(f"{name} must be 1 to {MAX_USER_LEN} characters")
-    if body[0] in "-.@" or not all(c in _USER_CHARS for c in body):
+    if body[0] in "-.@\\" or not all(c in _USER_CHARS for c in body):
         raise _bad(f"{name} {value!r} is not a valid user name")
     return value
 

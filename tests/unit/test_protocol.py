@@ -59,9 +59,9 @@ def test_bad_requests_say_what_is_wrong(line: bytes, reason: str) -> None:
 
 
 def test_user_names_from_ldap_and_samba_are_valid() -> None:
-    for name in ("alice", "jo.doe@corp.example", "svc_backup", "HOST$", "a-b", "u1000"):
+    for name in ("alice", "jo.doe@corp.example", "svc_backup", "HOST$", "a-b", "u1000", "CORP\\jo"):
         assert p.validate_user(name) == name
-    for name in ("", "$", "-x", ".x", "a b", "a:b", "x" * 257, "é"):
+    for name in ("", "$", "-x", ".x", "\\x", "a b", "a:b", "x" * 257, "é"):
         with pytest.raises(p.ProtocolError):
             p.validate_user(name)
 
