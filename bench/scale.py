@@ -23,6 +23,7 @@ import argparse
 import random
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from typing import Any
 
@@ -78,83 +79,33 @@ def main() -> int:
         accounts = stack.enter_context(c.throwaway_users(args.enrollments))
         daemons, rows = {}, {}
         for size in sizes:
-            root = stack.enter_context(c.work_dir(f"scale{size}"))
-            c.prime_state(root)
-            daemon = c.Daemon(root, "--policy", str(root / "policy.yaml"))
-            users = [(f"sc-{i}", secrets[i % SECRETS]) for i in range(size)]
-            load_seconds = c.bulk_load(daemon, users)
-            startup = started_in(daemon)
-            stack.callback(daemon.stop)
-            rows[size] = {
-                "users": size,
-                "bulk_load_per_second": round(size / load_seconds),
-                "startup_seconds": round(startup, 3),
-                "rss_started_mb": c.daemon_memory(daemon).get("VmRSS"),
-            }
-            enroll_seconds = socket_enrollments(daemon, [u.name for u in accounts], codes)
-            rows[size]["socket_enrollments_per_second"] = round(len(accounts) / enroll_seconds, 1)
-            daemons[size] = daemon
-        # Every size gets its verifies in turns, so a busy moment of the machine falls
-        # on all of them alike rather than on whichever size was being measured; and
-        # every daemon on one core, this client on another, so that where the scheduler
+            daemons[size], rows[size] = start(stack, size, secrets, accounts, codes)
+        # Every daemon on one core, this client on another, so that where the scheduler
         # happens to put a process does not pass for an effect of the size.
         c.pin_apart(daemons.values())
         step = c.current_step()
-        plans = {}
-        for size, daemon in daemons.items():
-            chosen = rng.sample(range(size), min(size, args.verifies))
-            warm, timed = chosen[: args.warmup], chosen
-            # Warm-up: this step's code for some of the chosen users; timed: every chosen
-            # user with the next step's code, still inside the ±1 window and newer than
-            # anything they used: the same work either way.
-            c.closed_loop(
-                daemon.socket,
-                iter(
-                    [
-                        c.verify_request(f"sc-{i}", codes.at_step(secrets[i % SECRETS], step), i)
-                        for i in warm
-                    ]
-                ),
-                1,
-                max_seconds=120,
+        plans = {
+            size: warmed_up(
+                daemon,
+                rng.sample(range(size), min(size, args.verifies)),
+                args.warmup,
+                secrets,
+                codes,
+                step,
             )
-            plans[size] = [
-                c.verify_request(f"sc-{i}", codes.at_step(secrets[i % SECRETS], step + 1), i)
-                for i in timed
-            ]
-        latencies: dict[int, list[float]] = {size: [] for size in sizes}
-        counts: dict[int, dict[str, int]] = {size: {} for size in sizes}
-        round_p50: dict[int, list[float]] = {size: [] for size in sizes}
-        per_round = -(-args.verifies // args.rounds)
-        for turn in range(args.rounds):
-            for size in rng.sample(sizes, len(sizes)):
-                batch = plans[size][turn * per_round : (turn + 1) * per_round]
-                outcome = c.closed_loop(daemons[size].socket, iter(batch), 1, max_seconds=120)
-                latencies[size] += outcome["latencies"]
-                round_p50[size].append(c.percentile(outcome["latencies"], 50))
-                for result, number in outcome["counts"].items():
-                    counts[size][result] = counts[size].get(result, 0) + number
+            for size, daemon in daemons.items()
+        }
+        turns = in_turns(daemons, plans, args.rounds, rng)
         for size, daemon in daemons.items():
+            latencies = [t for turn in turns[size] for t in turn["latencies"]]
             memory = c.daemon_memory(daemon)
             rows[size].update(
                 {
-                    "verifies": len(latencies[size]),
-                    "verify_p50_ms": c.ms(c.percentile(latencies[size], 50)),
-                    "verify_p99_ms": c.ms(c.percentile(latencies[size], 99)),
-                    # This size's p50 over the smallest's, round by round: a busy moment
-                    # of the machine lands on both sides of each ratio.
-                    "p50_ratio_to_smallest": round(
-                        c.median(
-                            [
-                                mine / smallest
-                                for mine, smallest in zip(
-                                    round_p50[size], round_p50[sizes[0]], strict=True
-                                )
-                            ]
-                        ),
-                        3,
-                    ),
-                    "results": counts[size],
+                    "verifies": len(latencies),
+                    "verify_p50_ms": c.ms(c.percentile(latencies, 50)),
+                    "verify_p99_ms": c.ms(c.percentile(latencies, 99)),
+                    "p50_ratio_to_smallest": round(paired_ratio(turns[size], turns[sizes[0]]), 3),
+                    "results": dict(sum((Counter(t["counts"]) for t in turns[size]), Counter())),
                     "rss_mb": memory.get("VmRSS"),
                     "rss_peak_mb": memory.get("VmHWM"),
                     **{f"{k}_mb": v for k, v in c.database_size(daemon).items()},
@@ -162,6 +113,73 @@ def main() -> int:
             )
             c.note(f"{size:,} users measured")
     return report([rows[size] for size in sizes])
+
+
+def start(
+    stack: ExitStack, size: int, secrets: list[str], accounts: list[Any], codes: Codes
+) -> tuple[c.Daemon, dict[str, Any]]:
+    """A daemon of its own on `size` bulk-loaded users, running until `stack` ends, and
+    the figures of its start: load rate, start time, memory, enrollments by socket."""
+    root = stack.enter_context(c.work_dir(f"scale{size}"))
+    c.prime_state(root)
+    daemon = c.Daemon(root, "--policy", str(root / "policy.yaml"))
+    load_seconds = c.bulk_load(daemon, [(f"sc-{i}", secrets[i % SECRETS]) for i in range(size)])
+    startup = started_in(daemon)
+    stack.callback(daemon.stop)
+    enroll_seconds = socket_enrollments(daemon, [u.name for u in accounts], codes)
+    return daemon, {
+        "users": size,
+        "bulk_load_per_second": round(size / load_seconds),
+        "startup_seconds": round(startup, 3),
+        "rss_started_mb": c.daemon_memory(daemon).get("VmRSS"),
+        "socket_enrollments_per_second": round(len(accounts) / enroll_seconds, 1),
+    }
+
+
+def warmed_up(
+    daemon: c.Daemon,
+    chosen: list[int],
+    warmup: int,
+    secrets: list[str],
+    codes: Codes,
+    step: int,
+) -> list[bytes]:
+    """Warm `daemon` up with this step's code for some of the chosen users; return the
+    timed verifies: every chosen user with the next step's code, still inside the ±1
+    window and newer than anything they used, so the same work either way."""
+
+    def verify(i: int, at: int) -> bytes:
+        return c.verify_request(f"sc-{i}", codes.at_step(secrets[i % SECRETS], at), i)
+
+    warm = [verify(i, step) for i in chosen[:warmup]]
+    c.closed_loop(daemon.socket, iter(warm), 1, max_seconds=120)
+    return [verify(i, step + 1) for i in chosen]
+
+
+def in_turns(
+    daemons: dict[int, c.Daemon], plans: dict[int, list[bytes]], rounds: int, rng: random.Random
+) -> dict[int, list[dict[str, Any]]]:
+    """Each size's verifies, a slice per round, the sizes in a new order each round: a
+    busy moment of the machine falls on all of them alike. One closed_loop outcome
+    per round."""
+    per_round = -(-max(len(plan) for plan in plans.values()) // rounds)
+    turns: dict[int, list[dict[str, Any]]] = {size: [] for size in daemons}
+    for turn in range(rounds):
+        for size in rng.sample(sorted(daemons), len(daemons)):
+            batch = plans[size][turn * per_round : (turn + 1) * per_round]
+            outcome = c.closed_loop(daemons[size].socket, iter(batch), 1, max_seconds=120)
+            turns[size].append(outcome)
+    return turns
+
+
+def paired_ratio(mine: list[dict[str, Any]], base: list[dict[str, Any]]) -> float:
+    """The median over rounds of this size's p50 over the base's in the same round."""
+    return c.median(
+        [
+            c.percentile(a["latencies"], 50) / c.percentile(b["latencies"], 50)
+            for a, b in zip(mine, base, strict=True)
+        ]
+    )
 
 
 def report(rows: list[dict[str, Any]]) -> int:

@@ -80,27 +80,24 @@ class Audit:
         fields.update((key, values[key]) for key in FIELDS[1:] if values.get(key) is not None)
         outcome = fields.get("result") or fields.get("error")
         priority = syslog.LOG_WARNING if outcome in WARNING_RESULTS else syslog.LOG_INFO
-        if self._send is not None:
-            journal_fields = {f"TWOFA_{key.upper()}": str(value) for key, value in fields.items()}
-            try:
-                self._send(
-                    _message(fields),
-                    PRIORITY=str(priority),
-                    SYSLOG_IDENTIFIER="twofad",
-                    **journal_fields,
-                )
-                return
-            except OSError:
-                pass  # journald restarting: the line goes to stderr rather than nowhere
+        journal_fields = {f"TWOFA_{key.upper()}": str(value) for key, value in fields.items()}
+        if self._journal(_message(fields), priority, **journal_fields):
+            return
         line = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
         print(f"twofad: {line}", file=self._stream, flush=True)
 
     def note(self, message: str) -> None:
         """A line about the daemon itself (start, stop, trouble), never about a secret."""
-        if self._send is not None:
-            try:
-                self._send(message, PRIORITY=str(syslog.LOG_NOTICE), SYSLOG_IDENTIFIER="twofad")
-                return
-            except OSError:
-                pass
-        print(f"twofad: {message}", file=self._stream, flush=True)
+        if not self._journal(message, syslog.LOG_NOTICE):
+            print(f"twofad: {message}", file=self._stream, flush=True)
+
+    def _journal(self, message: str, priority: int, **fields: str) -> bool:
+        """Send to the journal, if there is one; False means the line goes to stderr
+        instead (none configured, or journald restarting): never nowhere."""
+        if self._send is None:
+            return False
+        try:
+            self._send(message, PRIORITY=str(priority), SYSLOG_IDENTIFIER="twofad", **fields)
+        except OSError:
+            return False
+        return True

@@ -99,7 +99,7 @@ class Connections:
         connections = list(self._open)
         for connection in connections:
             connection.close()
-        closed = [asyncio.shield(connection.closed) for connection in connections]
+        closed = [connection.closed for connection in connections]
         if closed:
             _, late = await asyncio.wait(closed, timeout=timeout)
             if late:

@@ -23,11 +23,17 @@ LOCKED = "locked"
 STATES = (ENABLED, DISABLED, INCOMPLETE, LOCKED)
 
 
-def _decisions(policy: Policy, user: str, directory: Directory) -> list[Decision]:
-    """The decisions for `user` over SSH from an unknown host, and at the console."""
+Situations = Iterable[tuple[str, "str | None"]]  # (PAM service, remote host)
+
+
+def _decisions(
+    policy: Policy, user: str, directory: Directory, situations: Situations = LOGIN_SITUATIONS
+) -> list[Decision]:
+    """The decisions for `user` in each situation; by default over SSH from an unknown
+    host, and at the console."""
     return [
         policy.decide(user, lambda: directory.groups_of(user), service, rhost)
-        for service, rhost in LOGIN_SITUATIONS
+        for service, rhost in situations
     ]
 
 
@@ -107,16 +113,6 @@ def ssh_origins(policy: Policy) -> list[str]:
     return sorted(origins) + [address for address in _ELSEWHERE if address not in origins]
 
 
-def _ways_in(policy: Policy, user: str, directory: Directory) -> list[Decision]:
-    """The decisions for every login an administrator could make: SSH from each of
-    the policy's places, and the console."""
-    situations = [("sshd", origin) for origin in ssh_origins(policy)] + [("login", None)]
-    return [
-        policy.decide(user, lambda: directory.groups_of(user), service, rhost)
-        for service, rhost in situations
-    ]
-
-
 def lockout_risk(policy: Policy, row_of: RowOf, directory: Directory) -> str | None:
     """Why no administrator could log in under `policy`, or None if one could.
 
@@ -126,12 +122,13 @@ def lockout_risk(policy: Policy, row_of: RowOf, directory: Directory) -> str | N
     """
     if policy.enrollment_at_login:
         return None
+    ways_in = [("sshd", origin) for origin in ssh_origins(policy)] + [("login", None)]
     admins = administrators(policy, directory)
     for admin in admins:
         row = row_of(admin)
         if row is not None and row.active:
             return None
-        if any(d.action != REQUIRED for d in _ways_in(policy, admin, directory)):
+        if any(d.action != REQUIRED for d in _decisions(policy, admin, directory, ways_in)):
             return None
     return (
         f"no administrator could log in: {', '.join(admins)} "

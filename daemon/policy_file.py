@@ -18,7 +18,13 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pam_twofa.protocol import ProtocolError, validate_service, validate_user
+from pam_twofa.protocol import (
+    BAD_REQUEST,
+    MAX_WINDOW,
+    ProtocolError,
+    validate_service,
+    validate_user,
+)
 
 from .lockout import LockoutPolicy
 from .policy import ACTIONS, LOCAL, Network, Policy, Rule
@@ -292,7 +298,7 @@ def _group_name(value: object, path: str) -> str:
         or ":" in value
         or "," in value
     ):
-        raise ProtocolError("bad_request", "not a group name")
+        raise ProtocolError(BAD_REQUEST, "not a group name")
     return value
 
 
@@ -476,7 +482,7 @@ def _totp(walker: _Walker, node: Node, path: str) -> dict[str, Any]:
             "algorithm": walker.choice(tuple(ALGORITHMS)),
             "digits": walker.integer(6, 8),
             "period": walker.duration(15, 120),
-            "window": walker.integer(0, 10),
+            "window": walker.integer(0, MAX_WINDOW),
         },
     )
 

@@ -22,14 +22,14 @@ def _enroll(client: Client, args: argparse.Namespace) -> int:
 
 
 def _reset(client: Client, args: argparse.Namespace) -> int:
-    return _begin(client, args, replace=True)
+    return _begin(client, args, replace=True, code=args.code)
 
 
-def _begin(client: Client, args: argparse.Namespace, *, replace: bool) -> int:
+def _begin(
+    client: Client, args: argparse.Namespace, *, replace: bool, code: str | None = None
+) -> int:
     """A new pending key: shown, and on a terminal confirmed there and then."""
-    data = client.request(
-        "enroll.begin", user=args.user, replace=replace or None, code=getattr(args, "code", None)
-    )
+    data = client.request("enroll.begin", user=args.user, replace=replace or None, code=code)
     if args.json:
         _cli.print_json({key: data[key] for key in ENROLLMENT_KEYS})
         return 0
@@ -331,6 +331,13 @@ def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str
     return row
 
 
+def _own_code(sub: argparse.ArgumentParser) -> None:
+    """--code: an administrator acting on their own account proves it, as anyone must."""
+    sub.add_argument(
+        "--code", help="a current code of USER's: needed only when USER is you (not root)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser, commands = _cli.new_parser(
         "twofactl",
@@ -380,9 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl disable alice",
     )
     sub.add_argument("user")
-    sub.add_argument(
-        "--code", help="a current code of USER's: needed only when USER is you (not root)"
-    )
+    _own_code(sub)
     sub = command("unlock", _unlock, "lift a lock-out after failed codes", "twofactl unlock alice")
     sub.add_argument("user")
     sub = command(
@@ -392,9 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl reset alice",
     )
     sub.add_argument("user")
-    sub.add_argument(
-        "--code", help="a current code of USER's: needed only when USER is you (not root)"
-    )
+    _own_code(sub)
     sub = command(
         "recovery-codes",
         _recovery_codes,
@@ -408,9 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--output", metavar="FILE", help="write them to FILE (.txt, owned by the user, mode 0600)"
     )
-    sub.add_argument(
-        "--code", help="a current code of USER's: needed only when USER is you (not root)"
-    )
+    _own_code(sub)
     sub = command(
         "resync",
         _resync,

@@ -17,8 +17,9 @@ import stat
 import time
 from dataclasses import dataclass, field
 
+from .protocol import MAX_WINDOW
+
 MAX_FILE_BYTES = 64 * 1024
-MAX_WINDOW = 10  # time steps either side, as the policy's totp.window allows
 _BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 
@@ -91,8 +92,9 @@ def _google_window(entry: Entry, words: list[str]) -> None:
     if not words or not words[0].isdigit() or not 1 <= int(words[0]) <= 100:
         raise Unusable("WINDOW_SIZE is not a number from 1 to 100")
     size = int(words[0])
-    entry.window = min((size - 1) // 2, MAX_WINDOW)
-    if (size - 1) // 2 > MAX_WINDOW:
+    either_side = (size - 1) // 2
+    entry.window = min(either_side, MAX_WINDOW)
+    if either_side > MAX_WINDOW:
         entry.notes.append(f"WINDOW_SIZE {size} narrowed to {MAX_WINDOW} steps either side")
 
 

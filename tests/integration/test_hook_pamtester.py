@@ -149,45 +149,28 @@ def _busy_daemon(path: str) -> socket.socket:
     return listener
 
 
-def _skipping_daemon(path: str, connections: list[int]) -> socket.socket:
-    """An impostor that tells every hook to let the login through without a code."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(16)
-
-    def wave_through() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(1)
-            with connection:
-                request = p.decode_request(connection.recv(65536).split(b"\n")[0])
-                reply = p.Response({"user": "x", "action": "skip"}, id=request.id)
-                connection.sendall(p.encode_response(reply))
-
-    threading.Thread(target=wave_through, daemon=True).start()
-    return listener
-
-
 def test_the_callers_environment_cannot_choose_the_socket(tmp_path: Path, person: object) -> None:
-    """su and sudo run PAM with the caller's environment: TWOFA_SOCKET must not reach it."""
-    path = str(tmp_path / "impostor.sock")
-    connections: list[int] = []
-    listener = _skipping_daemon(path, connections)
+    """su and sudo run PAM with the caller's environment: TWOFA_SOCKET must not reach it.
+
+    The impostor is a real twofad of the caller's own, whose policy exempts everyone:
+    had the hook asked it, the login would pass without a code."""
+    policy = tmp_path / "exempt.yaml"
+    policy.write_text("default: exempt\n")
+    impostor = Daemon(tmp_path / "impostor", "--policy", str(policy))
+    impostor.root.mkdir()
+    impostor.start()
     lines = [f"auth required {PAM_PYTHON} {HOOK}", "account required pam_permit.so"]
     try:
         with pam_service("twofa-test", lines) as name:
             result = pamtester(
                 name,
-                person.name,
+                person.name,  # type: ignore[attr-defined]
                 ["123456"],
-                env={"TWOFA_SOCKET": path},  # type: ignore[attr-defined]
+                env={"TWOFA_SOCKET": impostor.socket},
             )
     finally:
-        listener.close()
-    assert connections == [], "the hook asked a socket named by the environment"
+        impostor.stop()
+    assert "event=check" not in impostor.log_text(), "the hook asked the caller's socket"
     if not os.path.exists(DEFAULT_SOCKET):
         assert not result.ok, result
         assert "Two-step verification is unavailable; login refused" in result.output

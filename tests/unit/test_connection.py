@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pam_twofa import protocol as p
 from twofad.access import Peer
 from twofad.audit import Audit
-from twofad.connection import ClientConnection, Connections, Limits
+from twofad.connection import ClientConnection, Connections, Limits, Responder
 
 PING = p.encode_request("ping")
 
@@ -23,6 +23,16 @@ PING = p.encode_request("ping")
 def _pong(peer: Peer, line: bytes) -> tuple[p.Response, bool]:
     request = p.decode_request(line)
     return p.Response({"pong": True, "uid": peer.uid}, id=request.id), False
+
+
+async def _serve(
+    sock: socket.socket, connections: Connections, respond: Responder = _pong
+) -> ClientConnection:
+    """Serve `sock` as the daemon serves an accepted client."""
+    _, connection = await asyncio.get_running_loop().connect_accepted_socket(
+        lambda: ClientConnection(respond, connections, Audit(stream=io.StringIO())), sock
+    )
+    return connection
 
 
 def _run(
@@ -33,12 +43,9 @@ def _run(
     connections = Connections(limits)
 
     async def main() -> bytes:
-        loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
         ours.setblocking(False)
-        _, connection = await loop.connect_accepted_socket(
-            lambda: ClientConnection(_pong, connections, Audit(stream=io.StringIO())), theirs
-        )
+        connection = await _serve(theirs, connections)
         try:
             return await asyncio.wait_for(client(ours, connection), 10)
         finally:
@@ -176,13 +183,6 @@ def test_a_client_sending_thousands_at_once_does_not_make_others_wait() -> None:
     connections = Connections(Limits())
     flood_size = 2000  # about 60 KB: all of it in the daemon's first read
 
-    async def serve(sock: socket.socket) -> ClientConnection:
-        loop = asyncio.get_running_loop()
-        _, connection = await loop.connect_accepted_socket(
-            lambda: ClientConnection(recording, connections, Audit(stream=io.StringIO())), sock
-        )
-        return connection
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
         (flooder, flooded), (honest, served) = socket.socketpair(), socket.socketpair()
@@ -191,10 +191,10 @@ def test_a_client_sending_thousands_at_once_does_not_make_others_wait() -> None:
         honest.sendall(p.encode_request("ping", id=flood_size))
         flooder.setblocking(False)
         honest.setblocking(False)
-        first = await serve(flooded)
+        first = await _serve(flooded, connections, recording)
         while not order:  # the flood is being answered
             await asyncio.sleep(0)
-        await serve(served)
+        await _serve(served, connections, recording)
         await asyncio.wait_for(loop.sock_recv(honest, 1000), 5)
         await asyncio.wait_for(_read_to_end(flooder), 10)
         await first.closed
@@ -216,14 +216,11 @@ def test_the_clocks_stand_still_while_the_daemon_works_through_a_backlog() -> No
         return p.Response({}, id=request.id), False
 
     async def main() -> bytes:
-        loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
         ours.sendall(b"".join(p.encode_request("ping", id=n) for n in range(200)) + b'{"v":1')
         ours.setblocking(False)
         connections = Connections(Limits(idle_timeout=0.1, message_timeout=0.1))
-        await loop.connect_accepted_socket(
-            lambda: ClientConnection(slow, connections, Audit(stream=io.StringIO())), theirs
-        )
+        await _serve(theirs, connections, slow)
         try:
             return await asyncio.wait_for(_read_to_end(ours), 10)
         finally:
@@ -247,13 +244,10 @@ def test_a_failure_while_answering_ends_the_connection_with_an_error() -> None:
     connections = Connections(Limits(idle_timeout=5))
 
     async def main() -> bytes:
-        loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
         ours.sendall(b"".join(p.encode_request("ping", id=n) for n in range(10)))
         ours.setblocking(False)
-        _, connection = await loop.connect_accepted_socket(
-            lambda: ClientConnection(failing, connections, Audit(stream=io.StringIO())), theirs
-        )
+        connection = await _serve(theirs, connections, failing)
         try:
             data = await asyncio.wait_for(_read_to_end(ours), 5)
             await asyncio.wait_for(connection.closed, 5)
@@ -304,15 +298,12 @@ def test_at_stop_replies_still_go_out_and_nobody_new_gets_in() -> None:
         for sock in (first, late):
             sock.setblocking(False)
 
-        def make() -> ClientConnection:
-            return ClientConnection(_pong, connections, Audit(stream=io.StringIO()))
-
-        await loop.connect_accepted_socket(make, first_end)
+        await _serve(first_end, connections)
         await loop.sock_sendall(first, PING)
         await asyncio.sleep(0.05)
         await connections.close_all(timeout=5)
         answered = await asyncio.wait_for(_read_to_end(first), 5)
-        await loop.connect_accepted_socket(make, late_end)
+        await _serve(late_end, connections)
         refused = await asyncio.wait_for(_read_to_end(late), 5)
         first.close()
         late.close()
