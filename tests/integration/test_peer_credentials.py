@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # imported by name at run time, pytest would try to collect i
 pytestmark = pytest.mark.integration
 
 PERIOD = 30
-PYTHON = "/work/main/.venv/bin/python"
+PYTHON = sys.executable  # the test run's own interpreter, wherever the checkout is
 ADMIN_GROUP = "sudo"  # twofad's default administrators' group
 
 # Runs as the test user: each request on its own connection, the answers as JSON lines.
