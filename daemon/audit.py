@@ -23,9 +23,12 @@ FIELDS = (
     "peer_pid",
     "retry_after",
     "error",
+    "left_out",
 )
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
-WARNING_RESULTS = frozenset({"rejected", "replayed", "locked", "unauthorized", "bad_request"})
+WARNING_RESULTS = frozenset(
+    {"rejected", "replayed", "locked", "unauthorized", "bad_request", "rate_limited"}
+)
 
 
 def _message(fields: dict[str, Any]) -> str:
@@ -35,7 +38,7 @@ def _message(fields: dict[str, Any]) -> str:
     outcome = fields.get("result") or fields.get("error") or "ok"
     details = " ".join(
         f"{key}={fields[key]}"
-        for key in ("method", "service", "rhost", "peer_uid")
+        for key in ("method", "service", "rhost", "peer_uid", "left_out")
         if key in fields
     )
     return f"{head}: {outcome}" + (f" ({details})" if details else "")

@@ -31,9 +31,10 @@ from pam_twofa.protocol import LineBuffer, ProtocolError, Response
 
 from .access import Peer
 from .audit import Audit
+from .scheduler import Scheduler
 
 _PEERCRED = struct.Struct("3i")
-LINES_PER_TURN = 4  # requests of one connection answered before the others get a turn
+LINES_PER_TURN = 4  # root's requests on one connection answered before the others get a turn
 
 # Answers one line from a peer; the flag says the connection must close (it sent garbage).
 Responder = Callable[[Peer, bytes], "tuple[Response, bool]"]
@@ -55,12 +56,19 @@ def peer_credentials(sock: Any) -> Peer:
     return Peer(pid=pid, uid=uid, gid=gid)
 
 
-class Connections:
-    """The open connections, and who may open another."""
+# Who is on the other end of an accepted socket; tests hand in other uids.
+Credentials = Callable[[Any], Peer]
 
-    def __init__(self, limits: Limits) -> None:
+
+class Connections:
+    """The open connections, who may open another, and when the unprivileged are answered."""
+
+    def __init__(self, limits: Limits, credentials: Credentials = peer_credentials) -> None:
         self.limits = limits
+        self.credentials = credentials
+        self.scheduler = Scheduler()
         self._open: set[ClientConnection] = set()  # until their sockets are closed
+        self._per_uid: dict[int, int] = {}
         self._stopping = False
 
     def __len__(self) -> int:
@@ -76,10 +84,8 @@ class Connections:
         assert peer is not None
         if self._stopping:
             return "twofad is stopping; retry in a moment"
-        if peer.uid != 0:
-            mine = sum(1 for c in self._open if c.peer is not None and c.peer.uid == peer.uid)
-            if mine >= self.limits.max_per_uid:
-                return "too many connections from this user; close some and retry"
+        if peer.uid != 0 and self._per_uid.get(peer.uid, 0) >= self.limits.max_per_uid:
+            return "too many connections from this user; close some and retry"
         if len(self._open) >= self.limits.max_connections:
             closing = [c for c in self._open if c.closing]
             idle = closing or [c for c in self._open if not c.busy]
@@ -87,15 +93,25 @@ class Connections:
                 return "twofad is busy; retry in a moment"
             min(idle, key=lambda c: c.last_active).abort()
         self._open.add(connection)
+        self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         return None
 
     def forget(self, connection: ClientConnection) -> None:
+        self.scheduler.forget(connection)
+        if connection not in self._open:
+            return
         self._open.discard(connection)
+        assert connection.peer is not None
+        uid = connection.peer.uid
+        self._per_uid[uid] -= 1
+        if not self._per_uid[uid]:
+            del self._per_uid[uid]
 
     async def close_all(self, timeout: float) -> None:
         """Refuse new clients, close the open ones, and give their replies `timeout`
         seconds to get out before the sockets are cut."""
         self._stopping = True
+        self.scheduler.cancel()
         connections = list(self._open)
         for connection in connections:
             connection.close()
@@ -115,6 +131,7 @@ class ClientConnection(asyncio.Protocol):
         self._respond = respond
         self._connections = connections
         self._limits = connections.limits
+        self._scheduler = connections.scheduler
         self._audit = audit
         self._loop = asyncio.get_running_loop()
         self._buffer = LineBuffer()
@@ -145,7 +162,7 @@ class ClientConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         try:
-            self.peer = peer_credentials(transport.get_extra_info("socket"))
+            self.peer = self._connections.credentials(transport.get_extra_info("socket"))
         except OSError:
             transport.abort()
             return
@@ -213,11 +230,13 @@ class ClientConnection(asyncio.Protocol):
             return
         self._closing_since = self._loop.time()
         self._waiting.clear()
+        self._scheduler.forget(self)
         self._transport.close()
         self._arm()
 
     def abort(self) -> None:
         self._waiting.clear()
+        self._scheduler.forget(self)
         if self._transport is not None:
             self._transport.abort()
 
@@ -229,24 +248,44 @@ class ClientConnection(asyncio.Protocol):
         return self.peer
 
     def _answer_waiting(self) -> None:
-        """Answer a few of the lines received, in order, and leave the rest for our next
-        turn: a client that sends thousands at once must not make the others wait."""
+        """Answer what was received, root's at once and everyone else's in their turn.
+
+        Root (the PAM stack) gets a few answers per connection per turn, so a client
+        that sends thousands at once cannot make the other logins wait; everyone
+        else's lines wait for the scheduler, which serves them after root's.
+        """
         self._turn = None
+        if self._peer.uid != 0:
+            if self._may_answer():
+                self._scheduler.ready(self._peer.uid, self)
+            self._read_only_when_idle()
+            return
         for _ in range(LINES_PER_TURN):
-            if not self._may_answer():
+            if not self._may_answer() or not self._answer_next():
                 break
-            line = self._waiting.popleft()
-            try:
-                response, fatal = self._respond(self._peer, line)
-                self._send(response)
-            except Exception:  # never a wedged connection: say so, if we still can, and end
-                self._fail()
-                return
-            if fatal:
-                self.close()
         if self._may_answer() and self._turn is None:
             self._turn = self._loop.call_soon(self._answer_waiting)
         self._read_only_when_idle()
+
+    def answer_one(self) -> bool:
+        """The scheduler's turn: answer one line; say whether another may follow."""
+        if self._may_answer() and self._answer_next():
+            self._read_only_when_idle()
+            self._arm()
+        return self._may_answer()
+
+    def _answer_next(self) -> bool:
+        """Answer the oldest line; False once the connection has ended over it."""
+        line = self._waiting.popleft()
+        try:
+            response, fatal = self._respond(self._peer, line)
+            self._send(response)
+        except Exception:  # never a wedged connection: say so, if we still can, and end
+            self._fail()
+            return False
+        if fatal:
+            self.close()
+        return not fatal
 
     def _may_answer(self) -> bool:
         assert self._transport is not None
@@ -299,7 +338,8 @@ class ClientConnection(asyncio.Protocol):
             return self._closing_since + limits.write_timeout
         if self._blocked_since is not None:
             return self._blocked_since + limits.write_timeout
-        if self._waiting and self._turn is not None:  # the client waits for us, not we for it
+        if self._waiting and (self._turn is not None or self._scheduler.is_queued(self)):
+            # the client waits for us, not we for it
             return self._loop.time() + limits.idle_timeout
         deadline = self.last_active + limits.idle_timeout
         if self._started is not None:

@@ -6,6 +6,8 @@ request meets the peer's role and the service, and every answer is audited.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import socket
 import traceback
@@ -21,8 +23,35 @@ from .audit import Audit
 from .connection import ClientConnection, Connections, Limits
 from .policy import Policy
 from .policy_file import PolicyError
+from .ratelimit import RateLimit
 from .service import Service, ServiceError
 from .totp import TotpParams
+
+# What costs milliseconds to answer (a QR code rendered, a policy parsed and tried on
+# every account), limited per uid for everyone but root, whose requests are logins.
+COSTLY_OPERATIONS = frozenset({"enroll.begin", "secret.show", "policy.check"})
+COSTLY_BURST, COSTLY_INTERVAL = 5, 12.0  # five at once, then one every 12 s
+
+# Operations that change an account or hand out a secret: their successes are always
+# logged.  An unprivileged peer's reads and refusals are logged up to a budget, and
+# what goes past it is counted and summarised, so one user asking for their own
+# status in a loop cannot make journald's rate limit drop the events that matter.
+CHANGES = frozenset(
+    {
+        "verify",
+        "enroll.begin",
+        "enroll.confirm",
+        "secret.show",
+        "disable",
+        "unlock",
+        "recovery.regenerate",
+        "resync",
+        "reload",
+        "import",
+    }
+)
+AUDIT_BURST, AUDIT_INTERVAL = 30, 2.0  # per uid: 30 lines at once, then one every 2 s
+SUMMARY_INTERVAL = 60.0  # how often the lines left out are summarised
 
 
 class Server:
@@ -41,6 +70,11 @@ class Server:
         self.load_policy = load_policy or Policy
         self.limits = limits or Limits()
         self._connections = Connections(self.limits)
+        clock = service.clock
+        self._costly = RateLimit(COSTLY_BURST, COSTLY_INTERVAL, clock)
+        self._audit_budget = RateLimit(AUDIT_BURST, AUDIT_INTERVAL, clock)
+        self._left_out: dict[int, int] = {}  # uid -> audit lines not written since the summary
+        self._summary: asyncio.TimerHandle | None = None
         self._handlers: dict[str, Callable[..., dict[str, Any]]] = {
             "ping": self._ping,
             "check": self._check,
@@ -72,6 +106,7 @@ class Server:
     async def close_connections(self) -> None:
         """At stop: new clients are refused, replies already made still go out."""
         await self._connections.close_all(self.limits.write_timeout)
+        self.summarise_left_out()
 
     # --- requests ----------------------------------------------------------------
 
@@ -80,7 +115,9 @@ class Server:
         try:
             request = p.decode_request(line)
         except ProtocolError as exc:
-            self.audit.event("protocol", error=exc.code, peer_uid=peer.uid, peer_pid=peer.pid)
+            self._audit_event(
+                peer, "protocol", failed=True, error=exc.code, peer_uid=peer.uid, peer_pid=peer.pid
+            )
             return p.error_response(exc.code, exc.message), True
         return self.dispatch(peer, request), False
 
@@ -97,23 +134,67 @@ class Server:
             role = access.authorize(
                 peer, request, self.service.directory, self.service.policy.admin_groups
             )
+            self._limit_costly(peer, request.op)
             data = self._handlers[request.op](role, **fields)
         except (AccessDenied, ServiceError) as exc:
-            self.audit.event(request.op, error=exc.code, **context)
+            self._audit_event(peer, request.op, failed=True, error=exc.code, **context)
             return p.error_response(exc.code, exc.message, request.id)
         except Exception:
             self.audit.note(f"internal error in {request.op}: {traceback.format_exc(limit=8)}")
             self.audit.event(request.op, error=p.INTERNAL, **context)
             return p.error_response(p.INTERNAL, "internal error; see the twofad log", request.id)
         if request.op != "ping":
-            self.audit.event(
+            result = data.get("result") or data.get("action") or "ok"
+            self._audit_event(
+                peer,
                 request.op,
-                result=data.get("result") or data.get("action") or "ok",
+                failed=result not in ("ok", p.ACCEPTED),
+                result=result,
                 method=data.get("method"),
                 retry_after=data.get("retry_after"),
                 **context,
             )
         return Response(data, id=request.id)
+
+    def _limit_costly(self, peer: Peer, op: str) -> None:
+        if peer.uid == 0 or op not in COSTLY_OPERATIONS:
+            return
+        wait = self._costly.take(peer.uid)
+        if wait is not None:
+            raise ServiceError(
+                p.RATE_LIMITED,
+                f"too many {op} requests from this user; try again in {math.ceil(wait)} s",
+            )
+
+    # --- the audit trail, bounded for what anyone can make the daemon write ----------
+
+    def _audit_event(self, peer: Peer, op: str, *, failed: bool, **values: Any) -> None:
+        """Log the event, unless an unprivileged peer's reads and refusals are over budget."""
+        bounded = peer.uid != 0 and (op not in CHANGES or failed)
+        if bounded and self._audit_budget.take(peer.uid) is not None:
+            self._left_out[peer.uid] = self._left_out.get(peer.uid, 0) + 1
+            self._summarise_later()
+            return
+        self.audit.event(op, **values)
+
+    def _summarise_later(self) -> None:
+        if self._summary is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a test calling dispatch): summarise now
+            self.summarise_left_out()
+            return
+        self._summary = loop.call_later(SUMMARY_INTERVAL, self.summarise_left_out)
+
+    def summarise_left_out(self) -> None:
+        """One line per uid: how many of its events were left out since the last summary."""
+        if self._summary is not None:
+            self._summary.cancel()
+            self._summary = None
+        left_out, self._left_out = self._left_out, {}
+        for uid, count in sorted(left_out.items()):
+            self.audit.event("audit", result="rate_limited", peer_uid=uid, left_out=count)
 
     # --- handlers: unpack fields, call the service, shape the reply ----------------
 

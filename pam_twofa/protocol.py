@@ -27,6 +27,7 @@ INVALID_CODE = "invalid_code"
 INVALID_POLICY = "invalid_policy"
 WOULD_LOCK_OUT = "would_lock_out"
 BUSY = "busy"
+RATE_LIMITED = "rate_limited"
 INTERNAL = "internal"
 ERROR_CODES = frozenset(
     {
@@ -40,6 +41,7 @@ ERROR_CODES = frozenset(
         INVALID_POLICY,
         WOULD_LOCK_OUT,
         BUSY,
+        RATE_LIMITED,
         INTERNAL,
     }
 )

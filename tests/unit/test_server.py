@@ -16,10 +16,11 @@ import pytest
 from pam_twofa import protocol as p
 from support.fakes import Accounts, Clock
 from twofad import totp
+from twofad.access import Peer
 from twofad.audit import Audit
 from twofad.connection import Limits, peer_credentials
 from twofad.policy_file import parse
-from twofad.server import Server
+from twofad.server import AUDIT_BURST, COSTLY_BURST, COSTLY_INTERVAL, Server
 from twofad.service import Service
 
 
@@ -215,3 +216,61 @@ def test_the_worst_policy_still_gets_its_errors_back(server: Server) -> None:
     [reply] = _exchange(server, p.encode_request("policy.check", text=text))
     assert reply.code == p.INVALID_POLICY
     assert reply.message.endswith("more")
+
+
+# --- what an unprivileged peer can make the daemon do -----------------------------------
+
+BOB = Peer(pid=4242, uid=1001, gid=1001)
+
+
+def test_costly_requests_of_an_unprivileged_peer_are_limited_and_roots_are_not(
+    server: Server, clock: Clock
+) -> None:
+    begin = p.Request("enroll.begin", {"user": "bob"}, 1)
+    answers = [server.dispatch(BOB, begin) for _ in range(COSTLY_BURST + 1)]
+    assert all(answer.ok for answer in answers[:-1])
+    assert answers[-1].code == p.RATE_LIMITED
+    assert "try again in 12 s" in answers[-1].message
+    root = Peer(pid=1, uid=0, gid=0)
+    assert all(server.dispatch(root, begin).ok for _ in range(COSTLY_BURST + 1))
+    clock.advance(COSTLY_INTERVAL)
+    assert server.dispatch(BOB, begin).ok
+
+
+def test_an_unprivileged_peers_reads_are_logged_up_to_a_budget_then_summarised(
+    server: Server, audit_log: io.StringIO
+) -> None:
+    status = p.Request("status", {"user": "bob"}, 1)
+    for _ in range(1000):
+        assert server.dispatch(BOB, status).ok
+    lines = audit_log.getvalue().splitlines()
+    reads = [line for line in lines if "event=status" in line]
+    summaries = [line for line in lines if "event=audit" in line]
+    assert len(reads) == AUDIT_BURST
+    left_out = sum(int(line.split("left_out=")[1].split()[0]) for line in summaries)
+    assert left_out == 1000 - AUDIT_BURST
+    assert all("peer_uid=1001" in line for line in summaries)
+
+
+def test_changes_are_logged_whatever_the_budget(
+    server: Server, audit_log: io.StringIO, clock: Clock
+) -> None:
+    status = p.Request("status", {"user": "bob"}, 1)
+    for _ in range(AUDIT_BURST * 2):
+        server.dispatch(BOB, status)
+    begun = server.dispatch(BOB, p.Request("enroll.begin", {"user": "bob"}, 2))
+    code = totp.code_at(begun.data["secret"], totp.TotpParams(), int(clock() // 30))
+    done = server.dispatch(BOB, p.Request("enroll.confirm", {"user": "bob", "code": code}, 3))
+    assert done.ok
+    log = audit_log.getvalue()
+    assert "event=enroll.begin user=bob result=ok" in log
+    assert "event=enroll.confirm user=bob result=ok" in log
+
+
+def test_roots_events_are_never_left_out(server: Server, audit_log: io.StringIO) -> None:
+    root = Peer(pid=1, uid=0, gid=0)
+    check = p.Request("check", {"user": "bob", "service": "sshd"}, 1)
+    for _ in range(AUDIT_BURST * 3):
+        server.dispatch(root, check)
+    assert audit_log.getvalue().count("event=check") == AUDIT_BURST * 3
+    assert "event=audit" not in audit_log.getvalue()
