@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 MIGRATIONS: dict[int, str] = {
@@ -62,6 +62,14 @@ MIGRATIONS: dict[int, str] = {
     3: """
     ALTER TABLE users ADD COLUMN totp_window INTEGER;
     """,
+    # A lifetime count of failed codes that a success does not reset (the hard lock
+    # counts these), and the last few failures with where they came from, so that the
+    # owner's own typos can be forgiven.  Existing rows start from their failures.
+    4: """
+    ALTER TABLE users ADD COLUMN strikes INTEGER NOT NULL DEFAULT 0;
+    UPDATE users SET strikes = failures;
+    ALTER TABLE users ADD COLUMN recent_failures TEXT;
+    """,
 }
 
 
@@ -96,6 +104,8 @@ class UserRow:
     last_success: float | None
     last_failure: float | None
     totp_window: int | None
+    strikes: int
+    recent_failures: str | None  # lockout.encode_recent's text; None when there are none
 
     @property
     def active(self) -> bool:

@@ -124,3 +124,26 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert store.get_meta("key_fingerprint") == b"y"
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_version_3_database_keeps_its_failures_as_strikes(tmp_path: Path) -> None:
+    """Failures counted before the lifetime count existed still count toward the hard lock."""
+    from twofad.store import MIGRATIONS
+
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        db.executescript(MIGRATIONS[version])
+    db.execute("INSERT INTO users (name, created_at, failures) VALUES ('alice', 1.0, 7)")
+    db.execute("INSERT INTO users (name, created_at) VALUES ('bob', 1.0)")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    store = Store(str(path))
+    with store.transaction():
+        alice, bob = store.get_user("alice"), store.get_user("bob")
+    store.close()
+    assert alice is not None and (alice.failures, alice.strikes) == (7, 7)
+    assert alice.recent_failures is None
+    assert bob is not None and (bob.failures, bob.strikes) == (0, 0)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 4
