@@ -10,11 +10,12 @@ import base64
 import hashlib
 import hmac
 import io
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import pyotp
 import segno
 
 ALGORITHMS: dict[str, Any] = {
@@ -22,7 +23,7 @@ ALGORITHMS: dict[str, Any] = {
     "SHA256": hashlib.sha256,
     "SHA512": hashlib.sha512,
 }
-SECRET_CHARS = 32  # base32 characters: 160 bits, what every authenticator app expects
+SECRET_BYTES = 20  # 160 bits (32 base32 characters), what every authenticator app expects
 RESYNC_SECONDS = 600  # how far a resync looks either way: ±10 minutes, whatever the period
 
 
@@ -48,8 +49,9 @@ class TotpParams:
 
 
 def new_secret() -> str:
-    """A fresh random secret in base32, drawn from the OS's CSPRNG (pyotp uses secrets)."""
-    return pyotp.random_base32(SECRET_CHARS)
+    """A fresh random secret in base32 (no padding: 20 bytes are 32 characters), from the
+    OS's CSPRNG."""
+    return base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 def time_step(now: float, period: int) -> int:
@@ -114,19 +116,43 @@ def matching_steps(secret: str, params: TotpParams, code: str, first: int, last:
 
 
 def provisioning_uri(secret: str, user: str, issuer: str, params: TotpParams) -> str:
-    """The otpauth:// Key URI that authenticator apps read from the QR code."""
-    return pyotp.TOTP(
-        secret,
-        digits=params.digits,
-        digest=ALGORITHMS[params.algorithm],
-        interval=params.period,
-    ).provisioning_uri(name=user, issuer_name=issuer)
+    """The otpauth:// Key URI that authenticator apps read from the QR code.
+
+    Built here, not by pyotp: its TOTP refuses secrets under 112 bits since 2.12, and an
+    import keeps the 80-bit keys of pam_oath and older google-authenticator files. The
+    text is what pyotp 2.6 makes, byte for byte, so a key shown again reads as before:
+    the label `ISSUER:ACCOUNT` through quote() (which leaves '/' alone), the query through
+    urlencode() with spaces as %20, and algorithm, digits and period only where they are
+    not the defaults every app assumes (SHA1, 6, 30).
+    """
+    label = quote(user)
+    query: dict[str, str | int] = {"secret": secret}
+    if issuer:
+        label = f"{quote(issuer)}:{label}"
+        query["issuer"] = issuer
+    if params.algorithm != "SHA1":
+        query["algorithm"] = params.algorithm
+    if params.digits != 6:
+        query["digits"] = params.digits
+    if params.period != 30:
+        query["period"] = params.period
+    return f"otpauth://totp/{label}?{urlencode(query).replace('+', '%20')}"
 
 
 def qr_text(uri: str) -> str:
-    """The QR code of `uri` as terminal text: half-block characters, under 80 columns."""
+    """The QR code of `uri` as terminal text: half-block characters, under 80 columns
+    for the URIs of ordinary names.
+
+    Error correction M where the URI fits, else L: the longest URI the validators let
+    through (a 256-character user name, a 64-character issuer of 4-byte characters, a
+    128-character key) fits only at L, and a code harder to scan beats an error.
+    """
+    try:
+        code = segno.make(uri, error="m", micro=False)
+    except segno.DataOverflowError:
+        code = segno.make(uri, error="l", micro=False)
     out = io.StringIO()
-    segno.make(uri, error="m", micro=False).terminal(out=out, compact=True, border=2)
+    code.terminal(out=out, compact=True, border=2)
     return out.getvalue()
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import urllib.parse
 
+import pyotp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.oath import oathtool, oathtool_hex
 from twofad import totp
@@ -112,6 +116,118 @@ def test_provisioning_uri_follows_the_key_uri_format() -> None:
     assert "algorithm=SHA256" in uri and "digits=8" in uri and "period=60" in uri
 
 
+# URIs pyotp 2.6 (bookworm's) made for these inputs, with
+# pyotp.TOTP(secret, digits=, digest=, interval=).provisioning_uri(name=, issuer_name=).
+PYOTP_26_URIS = [
+    (
+        ("JBSWY3DPEHPK3PXP", "alice", "nas", "SHA1", 6, 30),
+        "otpauth://totp/nas:alice?secret=JBSWY3DPEHPK3PXP&issuer=nas",
+    ),
+    (
+        ("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "jo.doe@corp", "backup-server-01", "SHA1", 6, 30),
+        "otpauth://totp/backup-server-01:jo.doe%40corp?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        "&issuer=backup-server-01",
+    ),
+    (
+        ("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "CORP\\jo", "Fileserver (Büro)", "SHA256", 8, 60),
+        "otpauth://totp/Fileserver%20%28B%C3%BCro%29:CORP%5Cjo?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        "&issuer=Fileserver%20%28B%C3%BCro%29&algorithm=SHA256&digits=8&period=60",
+    ),
+    (
+        ("JBSWY3DPEHPK3PXP", "host$", "my nas", "SHA512", 7, 15),
+        "otpauth://totp/my%20nas:host%24?secret=JBSWY3DPEHPK3PXP&issuer=my%20nas"
+        "&algorithm=SHA512&digits=7&period=15",
+    ),
+    (
+        ("JBSWY3DPEHPK3PXP", "bob", "東京 NAS", "SHA1", 6, 120),
+        "otpauth://totp/%E6%9D%B1%E4%BA%AC%20NAS:bob?secret=JBSWY3DPEHPK3PXP"
+        "&issuer=%E6%9D%B1%E4%BA%AC%20NAS&period=120",
+    ),
+    (
+        ("MFRGGZDFMZTWQ2LKNNWG23TP", "carol_x-1", "a+b&c=d/e?f#g%h", "SHA1", 8, 30),
+        "otpauth://totp/a%2Bb%26c%3Dd/e%3Ff%23g%25h:carol_x-1?secret=MFRGGZDFMZTWQ2LKNNWG23TP"
+        "&issuer=a%2Bb%26c%3Dd%2Fe%3Ff%23g%25h&digits=8",
+    ),
+    (
+        ("MFRGGZDFMZTWQ2LK", "dave", "Ünïcödé ✓ ☃", "SHA256", 6, 30),
+        "otpauth://totp/%C3%9Cn%C3%AFc%C3%B6d%C3%A9%20%E2%9C%93%20%E2%98%83:dave"
+        "?secret=MFRGGZDFMZTWQ2LK&issuer=%C3%9Cn%C3%AFc%C3%B6d%C3%A9%20%E2%9C%93%20%E2%98%83"
+        "&algorithm=SHA256",
+    ),
+    (
+        ("JBSWY3DPEHPK3PXP" * 4, "eve@example.org", "~tilde_under.dot-dash", "SHA512", 6, 30),
+        "otpauth://totp/~tilde_under.dot-dash:eve%40example.org?secret="
+        + "JBSWY3DPEHPK3PXP" * 4
+        + "&issuer=~tilde_under.dot-dash&algorithm=SHA512",
+    ),
+]
+
+
+@pytest.mark.parametrize(("inputs", "expected"), PYOTP_26_URIS)
+def test_provisioning_uri_is_what_pyotp_26_made(
+    inputs: tuple[str, str, str, str, int, int], expected: str
+) -> None:
+    secret, user, issuer, algorithm, digits, period = inputs
+    params = totp.TotpParams(algorithm, digits, period)
+    assert totp.provisioning_uri(secret, user, issuer, params) == expected
+
+
+_USERS = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.@\\-]{0,30}\$?", fullmatch=True)
+_ISSUERS = st.text(min_size=1, max_size=64).filter(lambda t: t.isprintable() and ":" not in t)
+_PARAMS = st.builds(
+    totp.TotpParams,
+    st.sampled_from(sorted(totp.ALGORITHMS)),
+    st.integers(6, 8),
+    st.integers(15, 120),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.binary(min_size=10, max_size=64),
+    user=_USERS,
+    issuer=_ISSUERS,
+    params=_PARAMS,
+)
+def test_provisioning_uri_agrees_with_the_installed_pyotp(
+    key: bytes, user: str, issuer: str, params: totp.TotpParams
+) -> None:
+    """pyotp's encoding, whichever pyotp is installed (2.6 with Debian's set).
+
+    Its build_uri takes any secret; its TOTP, which checks the length since 2.12, only
+    secrets of 112 bits or more.
+    """
+    secret = base64.b32encode(key).decode().rstrip("=")
+    ours = totp.provisioning_uri(secret, user, issuer, params)
+    digest = totp.ALGORITHMS[params.algorithm]
+    assert ours == pyotp.utils.build_uri(
+        secret,
+        user,
+        issuer=issuer,
+        algorithm=digest().name,
+        digits=params.digits,
+        period=params.period,
+    )
+    if len(key) >= 14:
+        made = pyotp.TOTP(secret, digits=params.digits, digest=digest, interval=params.period)
+        assert ours == made.provisioning_uri(name=user, issuer_name=issuer)
+
+
+def test_an_80_bit_key_gets_a_uri_whose_codes_oathtool_computes() -> None:
+    """pam_oath's and older google-authenticator keys are 80 bits; an app must get them."""
+    secret = "JBSWY3DPEHPK3PXP"
+    params = totp.TotpParams("SHA1", 6, 30)
+    uri = totp.provisioning_uri(secret, "CORP\\jo", "Büro NAS", params)
+    parts = urllib.parse.urlsplit(uri)
+    query = urllib.parse.parse_qs(parts.query)
+    assert (parts.scheme, parts.netloc) == ("otpauth", "totp")
+    assert urllib.parse.unquote(parts.path) == "/Büro NAS:CORP\\jo"
+    assert query == {"secret": [secret], "issuer": ["Büro NAS"]}
+    for at in (1_700_000_000, 1_800_000_123):
+        code = oathtool(query["secret"][0], at, algorithm="SHA1", digits=6, period=30)
+        assert totp.code_at(secret, params, totp.time_step(at, 30)) == code
+
+
 def test_qr_text_fits_an_80_column_terminal() -> None:
     uri = totp.provisioning_uri(
         totp.new_secret(), "a.rather.long.user.name", "backup-server-01", totp.TotpParams()
@@ -120,6 +236,14 @@ def test_qr_text_fits_an_80_column_terminal() -> None:
     assert lines and max(len(line) for line in lines) <= 80
     assert len(lines) <= 40
     assert set("".join(lines)) <= set(" █▀▄")
+
+
+def test_the_longest_uri_the_validators_allow_still_makes_a_qr_code() -> None:
+    longest = totp.provisioning_uri(
+        "A" * 128, "a" + "@" * 255, "\U0001f600" * 64, totp.TotpParams("SHA512", 8, 120)
+    )
+    lines = totp.qr_text(longest).splitlines()
+    assert lines and set("".join(lines)) <= set(" █▀▄")
 
 
 def test_grouped_secret_reads_in_fours() -> None:
