@@ -8,6 +8,24 @@ APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client s
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd
 STAMP := $(VENV)/.installed
 
+# The second library set: PyPI's newest pyotp, PyYAML, cryptography and segno, in a
+# virtual environment that does not see Debian's python3-* packages. systemd-python is
+# left out (building it needs libsystemd-dev and a compiler, and its newest release is
+# bookworm's 235, which .venv already runs): this set runs the daemon's own sd_notify
+# and stderr code paths instead.
+PYPI_VENV := .venv-pypi
+PYPI_VPY := $(PYPI_VENV)/bin/python
+PYPI_STAMP := $(PYPI_VENV)/.installed
+PYPI_LIBRARIES := pyotp PyYAML cryptography segno
+# The integration tests that reach those libraries through a real twofad: enrollment
+# and QR codes (twofa, twofactl), imports (80-bit keys among them), the key file
+# (AES-GCM, HKDF), live policy reloads (YAML), enrollment at login through pam_python
+# (the QR code in the PAM conversation), and systemd's protocols without systemd-python.
+PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cli_admin.py \
+	tests/integration/test_import.py tests/integration/test_key_file.py \
+	tests/integration/test_policy_live.py tests/integration/test_hook_pamtester.py \
+	tests/integration/test_systemd_protocols.py
+
 # The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
 # the sources with packaging/debian as debian/. `make test-deb` installs it with apt into
 # a clean bookworm root (debootstrap, cached in .cache/debootstrap/) and logs in over SSH.
@@ -32,13 +50,19 @@ define apt_install
 	fi
 endef
 
-.PHONY: test unit integration lint deps demo bench clean clean-cache deb test-deb
+.PHONY: test unit integration lint deps demo bench clean clean-cache deb test-deb \
+	test-pypi deps-pypi
 
 # The package test runs in the pytest session (tests/integration/test_debian_package.py),
 # on the .deb built just before.
-test: deps lint deb
+test: deps deps-pypi lint deb
 	$(call apt_install,$(DEB_TEST_PACKAGES))
 	TWOFA_DEB=$(abspath $(DEB)) $(VPY) -m pytest -q tests
+	$(PYPI_VPY) -m pytest -q tests/unit $(PYPI_INTEGRATION)
+
+# The unit suite and $(PYPI_INTEGRATION) again, on PyPI's newest libraries.
+test-pypi: deps-pypi
+	$(PYPI_VPY) -m pytest -q tests/unit $(PYPI_INTEGRATION)
 
 unit: deps
 	$(VPY) -m pytest -q tests/unit
@@ -62,6 +86,17 @@ $(STAMP): pyproject.toml Makefile
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+deps-pypi: $(PYPI_STAMP)
+
+# Made from nothing: /usr/bin/python3's venv without --system-site-packages, then the
+# newest releases from PyPI (--upgrade, so a remade environment catches up).
+$(PYPI_STAMP): pyproject.toml Makefile
+	$(call apt_install,$(APT_PACKAGES))
+	$(PYTHON) -m venv $(PYPI_VENV)
+	$(PYPI_VPY) -m pip install -q --upgrade pip
+	$(PYPI_VPY) -m pip install -q --upgrade -e '.[test]' $(PYPI_LIBRARIES)
+	touch $(PYPI_STAMP)
 
 # Twofad, an sshd on 127.0.0.1:2222 through the hook, and a demo user; Ctrl-C undoes it all.
 demo: deps
@@ -99,7 +134,7 @@ bench: deps
 	done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEB_DIR)
+	rm -rf $(VENV) $(PYPI_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEB_DIR)
 
 # The cached bookworm root of test-deb (debootstrap takes a minute or two to remake it).
 clean-cache:

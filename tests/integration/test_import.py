@@ -8,13 +8,14 @@ import pwd
 import secrets
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from support.cli import twofactl
+from support.cli import run_cli, twofactl
 from support.daemon import Daemon
-from support.oath import oathtool
+from support.oath import CodeSource, oathtool
 from support.pam import pam_service, pamtester
 from support.users import TestUser, throwaway_user
 
@@ -212,3 +213,44 @@ def test_a_users_oath_file(hook_daemon: Daemon, tmp_path: Path) -> None:
         results = {row["user"]: row["result"] for row in rerun}
         assert results[six.name] == results[eight.name] == "unchanged"
         assert results[counter.name] == results["nosuchuser-x"] == "skipped"
+
+
+def test_an_80_bit_key_is_shown_again_as_a_uri_its_codes_match(
+    hook_daemon: Daemon, tmp_path: Path
+) -> None:
+    """pam_oath's keys (and older google-authenticator files) are often 80 bits.
+
+    pyotp 2.12 refuses keys under 112 bits; the imported key must still be shown again
+    (`twofa show-qr`) for a second device, in a URI whose codes the daemon accepts.
+    """
+    with throwaway_user() as person:
+        key = secrets.token_hex(10)  # 20 hex digits: 80 bits
+        oath = tmp_path / "users.oath"
+        oath.write_text(f"HOTP/T30 {person.name} - {key}\n")
+        done = twofactl(hook_daemon.socket, "import", "oath", str(oath), "--json")
+        assert done.returncode == 0, done.stderr
+        assert done.json()[0]["result"] == "imported"
+        codes = CodeSource(base64.b32encode(bytes.fromhex(key)).decode())
+
+        shown = run_cli(
+            "user", hook_daemon.socket, "show-qr", "--code", codes.next(), "--json", user=person.uid
+        )
+        assert shown.returncode == 0, shown.stderr
+        data = shown.json()
+        assert data["secret"] == codes.secret
+        uri = urllib.parse.urlsplit(data["uri"])
+        query = urllib.parse.parse_qs(uri.query)
+        assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+        assert urllib.parse.unquote(uri.path).endswith(f":{person.name}")
+        assert query["secret"] == [codes.secret] and query["issuer"]
+        assert not {"algorithm", "digits", "period"} & query.keys()  # SHA1, 6, 30: the defaults
+        assert "█" in data["qr"]
+
+        # A second device set up from the URI alone: the daemon takes its code.
+        from_uri = CodeSource(query["secret"][0])
+        from_uri.last_step = codes.last_step
+        words = run_cli(
+            "user", hook_daemon.socket, "show-qr", "--code", from_uri.next(), user=person.uid
+        )
+        assert words.returncode == 0, words.stderr
+        assert data["uri"] in words.stdout and "internal" not in words.stdout + words.stderr
