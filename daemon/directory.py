@@ -9,6 +9,8 @@ from typing import Protocol
 
 
 class Directory(Protocol):
+    def canonical(self, user: str) -> str: ...
+
     def uid_of(self, user: str) -> int | None: ...
 
     def groups_of(self, user: str) -> frozenset[str]: ...
@@ -22,6 +24,17 @@ class Directory(Protocol):
 
 class SystemDirectory:
     """The machine's own accounts, as `getent passwd` and `id` would show them."""
+
+    def canonical(self, user: str) -> str:
+        """The account's own name (pw_name) for a name as typed; an unknown name as typed.
+
+        SSSD (`case_sensitive = false`) and winbind find `ALICE` as the account `alice`:
+        state, policy and access must all be about `alice`, whichever way it was typed.
+        """
+        try:
+            return pwd.getpwnam(user).pw_name
+        except KeyError:
+            return user
 
     def uid_of(self, user: str) -> int | None:
         try:
@@ -55,13 +68,16 @@ class SystemDirectory:
         return sorted({entry.pw_name for entry in pwd.getpwall() if entry.pw_shell in shells})
 
     def members_of(self, group: str) -> frozenset[str]:
-        """Members listed in the group and users whose primary group it is."""
+        """Members listed in the group and users whose primary group it is, by account name.
+
+        A directory may list a member as `Alice` for the account `alice`.
+        """
         try:
             entry = grp.getgrnam(group)
         except KeyError:
             return frozenset()
         primary = {user.pw_name for user in pwd.getpwall() if user.pw_gid == entry.gr_gid}
-        return frozenset(entry.gr_mem) | primary
+        return frozenset(self.canonical(member) for member in entry.gr_mem) | primary
 
 
 def _login_shells() -> frozenset[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from pam_twofa import protocol as p
 from pam_twofa.protocol import ProtocolError, Request, Response
 
-from . import access, policy_file
+from . import access, names, policy_file
 from .access import AccessDenied, Peer
 from .audit import Audit
 from .connection import ClientConnection, Connections, Limits
@@ -122,6 +122,7 @@ class Server:
         return self.dispatch(peer, request), False
 
     def dispatch(self, peer: Peer, request: Request) -> Response:
+        request = names.resolve(request, self.service.directory)  # one account, one name
         fields = request.fields
         context = {
             "user": fields.get("user"),

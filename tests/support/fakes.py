@@ -27,14 +27,22 @@ class Accounts:
     def add(self, name: str, uid: int, *groups: str) -> None:
         self.users[name] = (uid, frozenset(groups))
 
+    def _find(self, user: str) -> str | None:
+        """The account's own name for `user` as typed: here, only the exact name."""
+        return user if user in self.users else None
+
+    def canonical(self, user: str) -> str:
+        return self._find(user) or user
+
     def uid_of(self, user: str) -> int | None:
-        entry = self.users.get(user)
-        return entry[0] if entry else None
+        name = self._find(user)
+        return self.users[name][0] if name is not None else None
 
     def name_of(self, uid: int) -> str | None:
         return next((name for name, (u, _) in self.users.items() if u == uid), None)
 
     def groups_of(self, user: str) -> frozenset[str]:
+        """Groups as getgrouplist gives them: for the account's own name only."""
         entry = self.users.get(user)
         return entry[1] if entry else frozenset()
 
@@ -43,3 +51,16 @@ class Accounts:
 
     def members_of(self, group: str) -> frozenset[str]:
         return frozenset(name for name, (_, groups) in self.users.items() if group in groups)
+
+
+class FoldingAccounts(Accounts):
+    """An NSS that finds accounts without regard to case, as SSSD (`case_sensitive =
+    false`) or winbind: `ALICE` is the account `alice`, and is answered as `alice`.
+
+    Group lists stay keyed by the account's own name, as a group file lists members:
+    asking for the groups of `ALICE` finds none, as getgrouplist would not.
+    """
+
+    def _find(self, user: str) -> str | None:
+        folded = user.casefold()
+        return next((name for name in self.users if name.casefold() == folded), None)
