@@ -10,6 +10,7 @@ import asyncio
 import math
 import os
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,9 @@ class Server:
         load_policy: Callable[[], Policy] | None = None,
         diagnostics: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.monotonic = monotonic
         self.diagnostics = diagnostics or dict
         self.service = service
         self.audit = audit
@@ -123,7 +126,8 @@ class Server:
 
     def dispatch(self, peer: Peer, request: Request) -> Response:
         request = names.resolve(request, self.service.directory)  # one account, one name
-        fields = request.fields
+        fields = dict(request.fields)
+        expires = fields.pop("expires", None)
         context = {
             "user": fields.get("user"),
             "service": fields.get("service"),
@@ -136,6 +140,7 @@ class Server:
                 peer, request, self.service.directory, self.service.policy.admin_groups
             )
             self._limit_costly(peer, request.op)
+            self._refuse_if_expired(expires)
             data = self._handlers[request.op](role, **fields)
         except (AccessDenied, ServiceError) as exc:
             self._audit_event(peer, request.op, failed=True, error=exc.code, **context)
@@ -156,6 +161,14 @@ class Server:
                 **context,
             )
         return Response(data, id=request.id)
+
+    def _refuse_if_expired(self, expires: float | None) -> None:
+        """A login that gave up waiting has been decided by its fail= choice already:
+        acting on its code now would count it, and log it, as something it was not."""
+        if expires is not None and self.monotonic() > expires:
+            raise ServiceError(
+                p.EXPIRED, "the request was read after its sender stopped waiting; nothing was done"
+            )
 
     def _limit_costly(self, peer: Peer, op: str) -> None:
         if peer.uid == 0 or op not in COSTLY_OPERATIONS:

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 
 DEFAULT_SOCKET = "/run/twofad/twofad.sock"
 DEFAULT_TIMEOUT = 5.0
+# Requests the daemon must not act on once we stop waiting: a code at a login, whose
+# outcome fail= has decided by then. We wait this much longer for their answer.
+EXPIRING_OPERATIONS = frozenset({"verify"})
+EXPIRY_GRACE = 1.0
+# How a daemon that closed the connection shows itself: EPIPE as we send, ECONNRESET
+# (a close with our request unread) or the end of the stream as we read.
+_CLOSED_ERRNOS = frozenset({32, 104})  # EPIPE, ECONNRESET (errno would cost an import)
 
 
 def default_socket_path() -> str:
@@ -41,6 +48,14 @@ class RequestFailed(ClientError):
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+
+
+class _Closed(ConnectionResetError):
+    """The daemon ended the stream before answering."""
+
+
+class _Unread(Exception):
+    """The daemon closed the connection on a request it never answered."""
 
 
 class Client:
@@ -102,11 +117,7 @@ class Client:
                 pause = min(pause * 2, 0.1)
 
     def _open_socket(self) -> "Any":
-        """The connection, renewed if the daemon closed it while we were idle.
-
-        Only a connection seen closed *before* sending is renewed: once a request is
-        sent it is never sent again, since a code must not be tried twice.
-        """
+        """The connection, renewed if the daemon closed it while we were idle."""
         sock = self._sock
         if sock is not None and not self._received:
             # Non-blocking for the peek: with a timeout set, Python would wait out the
@@ -125,30 +136,35 @@ class Client:
         return self._sock or self._connect()
 
     def request(self, op: str, **fields: "Any") -> "dict[str, Any]":
-        """Send one request and return its data, or raise RequestFailed / Unavailable."""
+        """Send one request and return its data, or raise RequestFailed / Unavailable.
+
+        A request of EXPIRING_OPERATIONS carries the moment we stop waiting for it, so
+        a daemon that reads it later does not act on it; we wait a moment longer than
+        that for the answer, so that an answer the daemon did act on is never missed.
+
+        The daemon closes a connection it holds no request of (idle, or making room)
+        without reading what is still on its way, so a close that lands as we send is
+        answered by sending once more, on a new connection: an unread line was never
+        acted on. A time-out is not retried, since the daemon may still act on it.
+        """
         request_id = self._next_id
         self._next_id += 1
+        wait = self.timeout
+        if op in EXPIRING_OPERATIONS:
+            import time
+
+            fields["expires"] = round(time.monotonic() + self.timeout, 3)
+            wait = self.timeout + EXPIRY_GRACE
         try:
             message = p.encode_request(op, id=request_id, **fields)
         except p.ProtocolError as exc:
             raise RequestFailed(exc.code, exc.message) from None
-        sock = self._open_socket()
         try:
-            # MSG_NOSIGNAL: a daemon that closed first must be an error here, not a
-            # SIGPIPE that kills sshd or login, which do not all ignore the signal.
-            sock.sendall(message, _socket.MSG_NOSIGNAL)
-            response = p.decode_response(self._read_line(sock))
-        except TimeoutError:
-            self.close()
-            raise Unavailable(f"twofad did not answer within {self.timeout:g} s") from None
-        except OSError as exc:
-            self.close()
-            raise Unavailable(f"connection to twofad failed: {exc.strerror}") from None
-        except p.ProtocolError as exc:
-            self.close()
-            raise RequestFailed(exc.code, exc.message) from None
-        if response.code == p.BUSY:  # refused at the door: as good as unreachable
-            self.close()
+            response = self._exchange(message, wait)
+        except _Unread:
+            response = self._exchange(message, wait, last_try=True)
+        if response.code in (p.BUSY, p.EXPIRED):  # refused at the door, or read too late:
+            self.close()  # as good as unreachable, and nothing was done
             raise Unavailable(response.message)
         if response.id != request_id:
             self.close()
@@ -157,10 +173,36 @@ class Client:
             raise RequestFailed(response.code or p.INTERNAL, response.message)
         return response.data
 
+    def _exchange(self, message: bytes, wait: float, *, last_try: bool = False) -> "p.Response":
+        """Send `message`, read its answer; raise _Unread if the daemon closed on it."""
+        sock = self._open_socket()
+        answered = False
+        try:
+            # MSG_NOSIGNAL: a daemon that closed first must be an error here, not a
+            # SIGPIPE that kills sshd or login, which do not all ignore the signal.
+            sock.sendall(message, _socket.MSG_NOSIGNAL)
+            sock.settimeout(wait)
+            line = self._read_line(sock)
+            answered = True
+            sock.settimeout(self.timeout)
+            return p.decode_response(line)
+        except TimeoutError:
+            self.close()
+            raise Unavailable(f"twofad did not answer within {wait:g} s") from None
+        except OSError as exc:
+            self.close()
+            closed_on_us = exc.errno in _CLOSED_ERRNOS or isinstance(exc, _Closed)
+            if closed_on_us and not answered and not self._lines.pending and not last_try:
+                raise _Unread from None
+            raise Unavailable(f"connection to twofad failed: {exc.strerror}") from None
+        except p.ProtocolError as exc:
+            self.close()
+            raise RequestFailed(exc.code, exc.message) from None
+
     def _read_line(self, sock: "Any") -> bytes:
         while not self._received:
             chunk = sock.recv(65536)
             if not chunk:
-                raise ConnectionResetError(0, "twofad closed the connection")
+                raise _Closed(0, "twofad closed the connection")
             self._received.extend(self._lines.feed(chunk))
         return self._received.pop(0)

@@ -250,13 +250,17 @@ class Login:
     # --- when the daemon cannot help -----------------------------------------------
 
     def _unavailable(self, reason: str) -> str:
+        where = f"service={self.service or '-'} rhost={self.rhost or '-'}"
         if self.options.fail_open:
             self.talk.log(
-                f"twofad unavailable ({reason}); fail=open lets {self.user} in without a code",
+                f"twofad unavailable ({reason}); fail=open lets {self.user} in without a code "
+                f"({where})",
                 warning=True,
             )
             return self._password_only() if self.options.single_prompt else SUCCESS
-        self.talk.log(f"twofad unavailable ({reason}); login of {self.user} refused", warning=True)
+        self.talk.log(
+            f"twofad unavailable ({reason}); login of {self.user} refused ({where})", warning=True
+        )
         self.talk.error(UNAVAILABLE)
         return AUTHINFO_UNAVAIL
 

@@ -28,6 +28,7 @@ INVALID_POLICY = "invalid_policy"
 WOULD_LOCK_OUT = "would_lock_out"
 BUSY = "busy"
 RATE_LIMITED = "rate_limited"
+EXPIRED = "expired"
 INTERNAL = "internal"
 ERROR_CODES = frozenset(
     {
@@ -42,6 +43,7 @@ ERROR_CODES = frozenset(
         WOULD_LOCK_OUT,
         BUSY,
         RATE_LIMITED,
+        EXPIRED,
         INTERNAL,
     }
 )
@@ -189,6 +191,17 @@ def validate_time_step(value: object, name: str = "used_step") -> int:
     return _whole(value, name, 0, 2**40)
 
 
+def validate_expires(value: object, name: str = "expires") -> float:
+    """When the requester stops waiting, on this host's CLOCK_MONOTONIC (in seconds).
+
+    The hook and the daemon share the host's monotonic clock, which no one can set, so
+    a request read after its sender gave up is recognised and not acted on.
+    """
+    if type(value) not in (int, float) or not 0 <= value < 2.0**53:  # type: ignore[operator]
+        raise _bad(f"{name} must be a number of seconds on the monotonic clock")
+    return float(value)  # type: ignore[arg-type]
+
+
 MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message
 
 
@@ -228,7 +241,13 @@ _RHOST = (validate_rhost, False)
 OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     "ping": {},
     "check": {"user": _USER, "service": _SERVICE, "rhost": _RHOST},
-    "verify": {"user": _USER, "code": _CODE, "service": _SERVICE, "rhost": _RHOST},
+    "verify": {
+        "user": _USER,
+        "code": _CODE,
+        "service": _SERVICE,
+        "rhost": _RHOST,
+        "expires": (validate_expires, False),
+    },
     "enroll.begin": {
         "user": _USER,
         "replace": (validate_flag, False),

@@ -109,3 +109,95 @@ def test_writing_to_a_daemon_that_closed_first_is_unavailable_not_sigpipe(
     )
     assert run.returncode == 0, (run.returncode, run.stderr)
     assert run.stdout.startswith("unavailable:"), run.stdout
+
+
+class _ClosesOnUnread:
+    """A listener that answers a connection's first line, then closes the connection as
+    soon as the next line arrives, without reading it (as twofad's idle close does
+    when a request lands just then), for the first `closes` connections."""
+
+    def __init__(self, path: str, closes: int) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.closes = closes
+        self.lines_read: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import select
+
+        from pam_twofa import protocol as p
+
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                buffer = p.LineBuffer()
+                while True:
+                    if self.closes and self.lines_read:
+                        select.select([connection], [], [], 5)  # the next line is there...
+                        self.closes -= 1
+                        break  # ... and is never read
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    for line in buffer.feed(chunk):
+                        self.lines_read.append(line)
+                        request = p.decode_request(line)
+                        connection.sendall(p.encode_response(p.Response({}, id=request.id)))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_request_the_daemon_closed_on_unread_is_sent_once_more(tmp_path: Path) -> None:
+    server = _ClosesOnUnread(str(tmp_path / "closing.sock"), closes=1)
+    try:
+        with Client(str(tmp_path / "closing.sock"), timeout=2) as client:
+            client.request("ping")
+            client.request("verify", user="alice", code="123456")
+        ops = [line.split(b'"op":"')[1].split(b'"')[0] for line in server.lines_read]
+        assert ops == [b"ping", b"verify"]  # read once: by the second connection
+    finally:
+        server.close()
+
+
+def test_a_request_closed_on_twice_is_unavailable(tmp_path: Path) -> None:
+    server = _ClosesOnUnread(str(tmp_path / "closing.sock"), closes=5)
+    try:
+        with Client(str(tmp_path / "closing.sock"), timeout=2) as client:
+            client.request("ping")
+            with pytest.raises(Unavailable, match="connection to twofad failed"):
+                client.request("verify", user="alice", code="123456")
+        assert server.closes == 3  # sent twice, never read, never sent a third time
+    finally:
+        server.close()
+
+
+def test_a_code_sent_as_the_idle_close_lands_is_answered(tmp_path: Path) -> None:
+    """The hook keeps one connection from `check` to `verify`; a person who types the
+    code just as the daemon closes the idle connection still gets an answer, never
+    "unavailable" (which fail=open would let in)."""
+    idle = 0.1
+    daemon = Daemon(tmp_path, "--idle-timeout", str(idle)).start()
+    outcomes: dict[str, int] = {}
+    try:
+        for attempt in range(150):
+            delay = idle - 0.003 + (attempt % 30) * 0.0002  # around the close, both sides
+            with daemon.client() as client:
+                client.request("check", user="nosuchuser-idle", service="sshd")
+                time.sleep(delay)
+                try:
+                    reply = client.request("verify", user="nosuchuser-idle", code="000000")
+                    outcome = str(reply["result"])
+                except Unavailable:
+                    outcome = "unavailable"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    finally:
+        daemon.stop()
+    assert "unavailable" not in outcomes, outcomes
+    assert sum(outcomes.values()) == 150

@@ -290,3 +290,35 @@ def test_without_single_prompt_the_hook_never_sets_the_password(
     with pam_service("twofa-test", lines) as name:
         result = pamtester(name, enrolled.user.name, [enrolled.codes.next()])
     assert not result.ok  # pam_unix found no password handed on, and use_first_pass asks none
+
+
+def test_a_code_the_daemon_reads_after_the_hook_gave_up_is_not_counted(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    """fail=open let the login in when twofad did not answer in time; when the stalled
+    daemon reads the code later it neither counts it nor logs it as a rejection."""
+    import signal
+    import time
+
+    assert hook_daemon.proc is not None
+    pid = hook_daemon.proc.pid
+
+    def stall_then_type(shown: str) -> str:
+        os.kill(pid, signal.SIGSTOP)  # the daemon stalls between check and verify
+        return "000000"
+
+    lines = [hook_line(hook_daemon, "fail=open", "timeout=1"), "account required pam_permit.so"]
+    try:
+        with pam_service("twofa-test", lines) as name:
+            result = pamtester(name, enrolled.user.name, [stall_then_type])
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert result.ok, result  # fail=open: the daemon did not answer within timeout=
+    deadline = time.monotonic() + 10
+    while "error=expired" not in hook_daemon.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = hook_daemon.log_text()
+    assert f"event=verify user={enrolled.user.name}" in log
+    assert "error=expired" in log
+    assert "result=rejected" not in log
+    assert hook_daemon.request("status", user=enrolled.user.name)["failures"] == 0

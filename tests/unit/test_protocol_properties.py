@@ -198,6 +198,7 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
     p.validate_time_step: st.integers(0, 2**40),
     p.validate_policy_text: st.text(max_size=2000),
     p.validate_label: st.text(PRINTABLE, min_size=1, max_size=255).filter(str.isprintable),
+    p.validate_expires: st.floats(0, 2.0**52, allow_nan=False, allow_infinity=False),
 }
 
 

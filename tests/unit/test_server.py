@@ -274,3 +274,22 @@ def test_roots_events_are_never_left_out(server: Server, audit_log: io.StringIO)
         server.dispatch(root, check)
     assert audit_log.getvalue().count("event=check") == AUDIT_BURST * 3
     assert "event=audit" not in audit_log.getvalue()
+
+
+def test_a_verify_read_after_its_sender_gave_up_is_not_acted_on(
+    service: Service, audit_log: io.StringIO, clock: Clock
+) -> None:
+    now = [100.0]
+    server = Server(service, Audit(stream=audit_log), monotonic=lambda: now[0])
+    root = Peer(pid=1, uid=0, gid=0)
+    begun = server.dispatch(root, p.Request("enroll.begin", {"user": "bob"}, 1))
+    code = totp.code_at(begun.data["secret"], totp.TotpParams(), int(clock() // 30))
+    assert server.dispatch(root, p.Request("enroll.confirm", {"user": "bob", "code": code}, 2)).ok
+    late = {"user": "bob", "code": "000000", "expires": 99.5}
+    answer = server.dispatch(root, p.Request("verify", late, 3))
+    assert answer.code == p.EXPIRED
+    assert service.status("bob")["failures"] == 0  # not counted
+    assert "event=verify user=bob peer_uid=0 peer_pid=1 error=expired" in audit_log.getvalue()
+    in_time = {"user": "bob", "code": "000000", "expires": 100.5}
+    assert server.dispatch(root, p.Request("verify", in_time, 4)).data["result"] == p.REJECTED
+    assert service.status("bob")["failures"] == 1
