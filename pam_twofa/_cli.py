@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import display
+from .asuser import Person
 from .client import Client, ClientError, RequestFailed, default_socket_path
 from .files import FileRefused, PrivateFile
 
@@ -163,11 +164,12 @@ def confirm_interactively(client: Client, user: str, tries: int = 3) -> dict[str
     return None
 
 
-def open_recovery_file(
-    output: str | None, uid: int | None = None, gid: int | None = None
-) -> PrivateFile | None:
-    """The file the codes will go to, opened before they are made (None: print them)."""
-    return PrivateFile(output, uid, gid) if output is not None else None
+def open_recovery_file(output: str | None, owner: Person | None = None) -> PrivateFile | None:
+    """The file the codes will go to, opened before they are made (None: print them).
+
+    `owner`: whose file it is (written with their rights); None, the caller's own.
+    """
+    return PrivateFile(output, owner) if output is not None else None
 
 
 def renew_recovery_codes(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pwd
 import sys
 
 from . import _cli, doctor, migrate
+from .asuser import Person
 from .client import Client, RequestFailed
 
 VERIFY_EXIT = {"accepted": 0}
@@ -174,10 +174,10 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
     target = None
     if args.output:
         try:
-            owner = pwd.getpwnam(args.user)
+            owner = Person.named(args.user)
         except KeyError:
             return _cli.fail("twofactl", f"--output: {args.user} has no account to own the file")
-        target = _cli.open_recovery_file(args.output, owner.pw_uid, owner.pw_gid)
+        target = _cli.open_recovery_file(args.output, owner)  # written as the user, see files
     data = _cli.renew_recovery_codes(client, target, user=args.user, code=args.code)
     if args.json and target is None:
         _cli.print_json(data)
@@ -273,10 +273,9 @@ def _import(client: Client, args: argparse.Namespace) -> int:
                 report.append({"user": user, "result": "skipped", "reason": str(exc)})
     else:
         try:
-            with open(args.file, encoding="utf-8") as oath_file:
-                entries, skipped = migrate.parse_oath(oath_file.read())
-        except (OSError, UnicodeDecodeError) as exc:
-            return _cli.fail("twofactl", f"cannot read {args.file}: {exc}")
+            entries, skipped = migrate.read_oath(args.file)
+        except migrate.Unusable as exc:
+            return _cli.fail("twofactl", f"cannot import: {exc}")
         report += [{"user": who, "result": "skipped", "reason": why} for who, why in skipped]
     for entry in entries:
         report.append(_import_one(client, entry, args.replace))
@@ -409,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--regenerate", action="store_true", required=True, help="required: replace the codes"
     )
     sub.add_argument(
-        "--output", metavar="FILE", help="write them to FILE (.txt, owned by the user, mode 0600)"
+        "--output",
+        metavar="FILE",
+        help="write them to FILE (.txt, mode 0600), as the user: only where they could write",
     )
     _own_code(sub)
     sub = command(

@@ -13,13 +13,15 @@ import base64
 import binascii
 import os
 import pwd
-import stat
 import time
 from dataclasses import dataclass, field
 
+from . import files
+from .asuser import Person
 from .protocol import MAX_WINDOW
 
 MAX_FILE_BYTES = 64 * 1024
+MAX_OATH_BYTES = 16 * 1024 * 1024  # ~200,000 accounts' lines
 _BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 
@@ -99,23 +101,41 @@ def _google_window(entry: Entry, words: list[str]) -> None:
 
 
 def read_google_authenticator(user: str, home_root: str | None = None) -> Entry:
-    """Read `user`'s ~/.google_authenticator, refusing files that are not plainly theirs."""
+    """Read `user`'s ~/.google_authenticator with their own rights (files.read_own_file).
+
+    As pam_google_authenticator itself does: a file they could not read, or one reached
+    through a link of theirs into a directory they cannot enter, is not read for them.
+    Only a regular file they own counts; a directory, FIFO or device in its place is
+    skipped with the reason and never opened, and a file is read only up to a bound.
+    """
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
         raise Unusable("no such user") from None
     home = os.path.join(home_root, user) if home_root else entry.pw_dir
     path = os.path.join(home, ".google_authenticator")
-    text = _read_owned(path, entry.pw_uid)
+    try:
+        data = files.read_own_file(path, Person.of(entry), MAX_FILE_BYTES)
+    except files.FileRefused as exc:
+        message = str(exc)
+        if message.endswith(f"larger than {MAX_FILE_BYTES} bytes"):
+            message = f"{path} is too large to be a google-authenticator file"
+        raise Unusable(message) from None
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise Unusable(f"{path} is not a text file") from None
     return parse_google_authenticator(user, text)
 
 
 def users_with_google_authenticator(home_root: str | None = None) -> list[str]:
-    """Accounts holding a .google_authenticator file of their own.
+    """Accounts holding a .google_authenticator of their own.
 
     In each account's home directory (as NSS gives it, so /srv/... and LDAP homes
     count), or in ROOT/NAME when homes were restored elsewhere. A file not owned by
     the account, such as one in a home several system accounts share, is not theirs.
+    This only looks (lstat); whatever is found is read with its user's rights, and
+    anything odd in its place is reported as skipped.
     """
     found = []
     for entry in pwd.getpwall():
@@ -127,28 +147,6 @@ def users_with_google_authenticator(home_root: str | None = None) -> list[str]:
         if info.st_uid == entry.pw_uid:
             found.append(entry.pw_name)
     return sorted(set(found))
-
-
-def _read_owned(path: str, uid: int) -> str:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise Unusable(f"{path} does not exist") from None
-    except OSError as exc:
-        raise Unusable(f"{path}: {exc.strerror} (a symbolic link is refused)") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise Unusable(f"{path} is not a regular file")
-        if info.st_uid != uid:
-            raise Unusable(f"{path} is not owned by its user")
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise Unusable(f"{path} is too large to be a google-authenticator file")
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError:
-        raise Unusable(f"{path} is not a text file") from None
 
 
 # --- pam_oath ------------------------------------------------------------------------
@@ -163,6 +161,23 @@ _OATH_TIME_TYPES = {
 }
 _OATH_COUNTER_TYPES = frozenset(("HOTP", "HOTP/E", "HOTP/E/6", "HOTP/E/7", "HOTP/E/8"))
 _OATH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SL"  # local time, as pam_oath writes it
+
+
+def read_oath(path: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Read and parse a users.oath named by the caller: only a file of root's or theirs.
+
+    Whoever can write that file picks everyone's secrets, so it is read through
+    files.read_callers_file: no symbolic link and no directory of anyone else's on
+    the way, a regular file (a FIFO is never opened), at most MAX_OATH_BYTES.
+    """
+    try:
+        data = files.read_callers_file(path, MAX_OATH_BYTES)
+    except files.FileRefused as exc:
+        raise Unusable(str(exc)) from None
+    try:
+        return parse_oath(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Unusable(f"{path} is not UTF-8 text") from None
 
 
 def parse_oath(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
