@@ -125,7 +125,10 @@ def _writer_as(owner: Person, path: str) -> Child:
             raise ChildFailed(str(exc)) from None
         channel.send(OK)
 
-    child = Child(owner, job)
+    try:
+        child = Child(owner, job)
+    except ChildFailed as exc:  # no process could be started
+        raise FileRefused(_about(path, str(exc))) from None
     try:
         child.reply()
     except ChildFailed as exc:
