@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from . import policy_file, systemd
+from . import policy_file, statedir, systemd
 from .audit import Audit
 from .connection import Limits
 from .directory import SystemDirectory
@@ -23,6 +23,7 @@ from .policy import Policy
 from .policy_file import PolicyError
 from .server import Server, SocketInUse, bind_unix_socket
 from .service import Service, ServiceError
+from .statedir import StateDirError
 from .store import Store, StoreError
 
 DEFAULT_SOCKET = "/run/twofad/twofad.sock"
@@ -89,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # every file of state is born private: never chmod after writing
     audit = Audit.for_this_system()
     try:
-        os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
+        statedir.make_or_check(args.state_dir, os.path.join(args.state_dir, DATABASE_NAME))
         keys = load_or_create(args.key_file or os.path.join(args.state_dir, KEY_NAME))
         store = Store(os.path.join(args.state_dir, DATABASE_NAME))
         _check_key_belongs(store, keys)
-    except (KeyFileError, StoreError) as exc:
+    except (KeyFileError, StoreError, StateDirError) as exc:
         print(f"twofad: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
