@@ -149,6 +149,9 @@ def validate_flag(value: object, name: str = "flag") -> bool:
 
 MAX_POLICY_TEXT = 48 * 1024
 _BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+# Base32 spells 5 bits a character: a length leaving 1, 3 or 6 over a multiple of 8 ends
+# part-way through a byte, and no key of whole bytes is written that way.
+_NOT_WHOLE_BYTES = frozenset({1, 3, 6})
 
 
 def validate_secret(value: object, name: str = "secret") -> str:
@@ -157,6 +160,11 @@ def validate_secret(value: object, name: str = "secret") -> str:
         raise _bad(f"{name} must be 16 to 128 base32 characters")
     if not all(c in _BASE32 for c in value):
         raise _bad(f"{name} must be base32 (A-Z, 2-7) without padding")
+    if len(value) % 8 in _NOT_WHOLE_BYTES:
+        raise _bad(
+            f"{name} has {len(value)} base32 characters, which spell no whole number of "
+            "bytes (a character is missing or extra)"
+        )
     return value
 
 

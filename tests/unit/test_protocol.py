@@ -117,3 +117,14 @@ def test_codec_refuses_what_is_not_one_json_value(text: str) -> None:
 def test_codec_refuses_non_finite_numbers() -> None:
     with pytest.raises(ValueError):
         _jsoncodec.dumps({"x": float("nan")})
+
+
+@pytest.mark.parametrize("length", [17, 19, 22, 25, 27, 30])
+def test_a_key_that_ends_part_way_through_a_byte_is_refused(length: int) -> None:
+    with pytest.raises(p.ProtocolError, match=f"has {length} base32 characters"):
+        p.validate_secret("A" * length)
+
+
+@pytest.mark.parametrize("length", [16, 18, 20, 23, 24, 26, 32, 128])
+def test_keys_of_whole_bytes_are_taken(length: int) -> None:
+    assert p.validate_secret("A" * length) == "A" * length
