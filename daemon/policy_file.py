@@ -281,6 +281,8 @@ def _kind(node: Node) -> str:
 
 
 def _human(seconds: int) -> str:
+    if seconds == 0:
+        return "0s"
     if seconds % 3600 == 0:
         return f"{seconds // 3600}h"
     if seconds % 60 == 0:
@@ -497,6 +499,7 @@ def _lockout(walker: _Walker, node: Node, path: str) -> LockoutPolicy:
             "first": walker.duration(1, 86400),
             "max": walker.duration(1, 7 * 86400),
             "hard_after": walker.integer(1, 1_000_000),
+            "forgive_within": walker.duration(0, 86400),
         },
     )
     after = fields.get("after", defaults.after)
@@ -514,7 +517,11 @@ def _lockout(walker: _Walker, node: Node, path: str) -> LockoutPolicy:
         )
         raise _Invalid
     return LockoutPolicy(
-        after=after, first=float(first), maximum=float(maximum), hard_after=hard_after
+        after=after,
+        first=float(first),
+        maximum=float(maximum),
+        hard_after=hard_after,
+        forgive_within=float(fields.get("forgive_within", defaults.forgive_within)),
     )
 
 

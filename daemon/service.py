@@ -8,6 +8,7 @@ only through compare-and-set; a lost race is retried from a fresh read.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import math
 from collections import OrderedDict
@@ -46,7 +47,32 @@ def _params(row: UserRow, *, pending: bool = False) -> totp.TotpParams:
 
 
 def _lock_state(row: UserRow) -> lockout.LockState:
-    return lockout.LockState(row.failures, row.locked_until, bool(row.hard_locked))
+    return lockout.LockState(
+        row.failures,
+        row.locked_until,
+        bool(row.hard_locked),
+        row.strikes,
+        lockout.decode_recent(row.recent_failures),
+    )
+
+
+def _lock_columns(state: lockout.LockState) -> dict[str, Any]:
+    """A lock state as the users table holds it."""
+    return {
+        "failures": state.failures,
+        "strikes": state.strikes,
+        "recent_failures": lockout.encode_recent(state.recent),
+        "locked_until": state.locked_until,
+        "hard_locked": int(state.hard_locked),
+    }
+
+
+# A new key (or an administrator's unlock) starts both counts afresh: guesses at an
+# old key tell nothing about the new one.
+CLEAR_LOCK = _lock_columns(lockout.LockState(0, None, False))
+# Where a code typed to the daemon's own commands comes from (twofa, twofactl resync):
+# not a PAM login, and never the same origin as one.
+COMMAND_ORIGIN = lockout.origin_of(None, None)
 
 
 UNKNOWN_LOCKS_KEPT = 10_000  # names with no account whose failures are remembered
@@ -152,32 +178,42 @@ class Service:
     def verify(
         self, user: str, code: str, service: str | None = None, rhost: str | None = None
     ) -> dict[str, Any]:
-        """Accept a TOTP or recovery code at most once; count and lock out failures."""
-        return self._atomic(lambda now: self._verify(user, code, now))
+        """Accept a TOTP or recovery code at most once; count and lock out failures.
 
-    def _verify(self, user: str, code: str, now: float) -> dict[str, Any]:
+        `service` and `rhost` are where the attempt comes from: a success forgives only
+        failures from the same place (see lockout).
+        """
+        origin = lockout.origin_of(service, rhost)
+        return self._atomic(lambda now: self._verify(user, code, now, origin))
+
+    def _verify(self, user: str, code: str, now: float, origin: str) -> dict[str, Any]:
         row = self.store.get_user(user)
         if row is None or not row.active:
             if row is None and self.directory.uid_of(user) is None:
-                return self._verify_unknown(user, code, now)
+                return self._verify_unknown(user, code, now, origin)
             return {"result": p.NOT_ENROLLED}
         remaining = lockout.retry_after(_lock_state(row), now)
         if remaining is not None:
             return _locked_reply(remaining)
         typed = totp.normalize(code)
         if totp.is_totp_shaped(typed, _params(row)):
-            return self._verify_totp(row, typed, now)
-        return self._verify_recovery(row, code, now)
+            return self._verify_totp(row, typed, now, origin)
+        return self._verify_recovery(row, code, now, origin)
 
-    def _verify_unknown(self, user: str, code: str, now: float) -> dict[str, Any]:
-        """Reject, as a real account would a wrong code: the same work, the same lock-out."""
+    def _verify_unknown(self, user: str, code: str, now: float, origin: str) -> dict[str, Any]:
+        """Reject, as a real account would a wrong code: the same work, the same lock-out.
+
+        The same rule as for an account nobody ever logs in to: the back-off, and the
+        hard lock after `hard_after` strikes.  No success ever comes to forgive one, so
+        the failures' origins are not kept (nor their memory spent).
+        """
         state = self._unknown_lock(user)
         remaining = lockout.retry_after(state, now)
         if remaining is not None:
             return _locked_reply(remaining)
         self._decoy_check(code, now)
-        state = lockout.after_failure(self.policy.lockout, state, now)
-        self._unknown_locks[user] = state
+        state = lockout.after_failure(self.policy.lockout, state, now, origin)
+        self._unknown_locks[user] = dataclasses.replace(state, recent=())
         self._unknown_locks.move_to_end(user)
         while len(self._unknown_locks) > UNKNOWN_LOCKS_KEPT:
             self._unknown_locks.popitem(last=False)
@@ -208,51 +244,45 @@ class Service:
         width = self.policy.window if row.totp_window is None else row.totp_window
         return center - width, center + width
 
-    def _verify_totp(self, row: UserRow, typed: str, now: float) -> dict[str, Any]:
+    def _verify_totp(self, row: UserRow, typed: str, now: float, origin: str) -> dict[str, Any]:
         secret = self.keys.unseal(row.name, row.secret or b"")
         matches = totp.matching_steps(secret, _params(row), typed, *self._totp_window(row, now))
         last = row.last_step if row.last_step is not None else -1
         fresh = [step for step in matches if step > last]
         if fresh:
-            self._record_success(row, now, last_step=max(fresh))
+            self._record_success(row, now, origin, last_step=max(fresh))
             return {"result": p.ACCEPTED, "method": "totp"}
-        return self._record_failure(row, now, p.REPLAYED if matches else p.REJECTED)
+        return self._record_failure(row, now, origin, p.REPLAYED if matches else p.REJECTED)
 
-    def _verify_recovery(self, row: UserRow, code: str, now: float) -> dict[str, Any]:
+    def _verify_recovery(self, row: UserRow, code: str, now: float, origin: str) -> dict[str, Any]:
         canonical = recovery.normalize(code)
         if canonical is None:
-            return self._record_failure(row, now, p.REJECTED)
+            return self._record_failure(row, now, origin, p.REJECTED)
         wanted = recovery.digest(self.keys.recovery_key, row.name, canonical)
         found = None
         for stored in self.store.recovery_codes(row.name):
             if hmac.compare_digest(stored.digest, wanted):
                 found = stored
         if found is None:
-            return self._record_failure(row, now, p.REJECTED)
+            return self._record_failure(row, now, origin, p.REJECTED)
         if found.used_at is not None:
-            return self._record_failure(row, now, p.REPLAYED)
+            return self._record_failure(row, now, origin, p.REPLAYED)
         self.store.spend_recovery_code(found.id, now)
-        self._record_success(row, now)
+        self._record_success(row, now, origin)
         return {
             "result": p.ACCEPTED,
             "method": "recovery",
             "recovery_codes_left": self.store.unused_recovery_count(row.name),
         }
 
-    def _record_success(self, row: UserRow, now: float, **changes: Any) -> None:
-        self.store.update_user(
-            row, failures=0, locked_until=None, hard_locked=0, last_success=now, **changes
-        )
+    def _record_success(self, row: UserRow, now: float, origin: str, **changes: Any) -> None:
+        """The back-off ends; the lifetime count keeps what this success does not forgive."""
+        state = lockout.after_success(self.policy.lockout, _lock_state(row), now, origin)
+        self.store.update_user(row, **_lock_columns(state), last_success=now, **changes)
 
-    def _record_failure(self, row: UserRow, now: float, result: str) -> dict[str, Any]:
-        state = lockout.after_failure(self.policy.lockout, _lock_state(row), now)
-        self.store.update_user(
-            row,
-            failures=state.failures,
-            locked_until=state.locked_until,
-            hard_locked=int(state.hard_locked),
-            last_failure=now,
-        )
+    def _record_failure(self, row: UserRow, now: float, origin: str, result: str) -> dict[str, Any]:
+        state = lockout.after_failure(self.policy.lockout, _lock_state(row), now, origin)
+        self.store.update_user(row, **_lock_columns(state), last_failure=now)
         reply: dict[str, Any] = {"result": result}
         remaining = lockout.retry_after(state, now)
         if remaining is not None:
@@ -364,9 +394,7 @@ class Service:
             "pending_period": None,
             "pending_since": None,
             "drift": 0,
-            "failures": 0,
-            "locked_until": None,
-            "hard_locked": 0,
+            **CLEAR_LOCK,
             "totp_window": window,
         }
 
@@ -437,9 +465,7 @@ class Service:
             pending_since=None,
             last_step=max(matches),
             drift=0,
-            failures=0,
-            locked_until=None,
-            hard_locked=0,
+            **CLEAR_LOCK,
             totp_window=None,  # a new key follows the policy, whatever the old one kept
         )
         return {
@@ -515,6 +541,8 @@ class Service:
                 "last_success": row.last_success,
                 "last_failure": row.last_failure,
                 "failures": row.failures,
+                "strikes": row.strikes,
+                "hard_after": self.policy.lockout.hard_after,
                 "locked": remaining is not None,
                 "retry_after": None,
                 "hard_locked": bool(row.hard_locked),
@@ -588,7 +616,7 @@ class Service:
             return None  # nothing is protected yet: a pending set-up needs no proof
         if code is None:
             return ServiceError(p.UNAUTHORIZED, "a current verification code is required")
-        result = self._verify(user, code, now)["result"]
+        result = self._verify(user, code, now, COMMAND_ORIGIN)["result"]
         if result == p.ACCEPTED:
             return None
         if result == p.LOCKED:
@@ -619,7 +647,7 @@ class Service:
     def unlock(self, user: str) -> dict[str, Any]:
         def lift(now: float) -> dict[str, Any]:
             row = self._known_row(user)
-            self.store.update_user(row, failures=0, locked_until=None, hard_locked=0)
+            self.store.update_user(row, **CLEAR_LOCK)
             return {"user": user, "unlocked": True}
 
         return self._atomic(lift)
@@ -648,7 +676,7 @@ class Service:
         secret = self.keys.unseal(user, row.secret or b"")
         first, second = totp.normalize(code1), totp.normalize(code2)
         if not (totp.is_totp_shaped(first, params) and totp.is_totp_shaped(second, params)):
-            return self._record_failure(row, now, p.REJECTED)
+            return self._record_failure(row, now, COMMAND_ORIGIN, p.REJECTED)
         step = totp.time_step(now, params.period)
         reach = totp.resync_steps(params.period)
         low, high = step - reach, step + reach
@@ -657,7 +685,7 @@ class Service:
         last = row.last_step if row.last_step is not None else -1
         pairs = [s for s in seconds if s - 1 in firsts and s - 1 > last]
         if not pairs:
-            return self._record_failure(row, now, p.REJECTED)
+            return self._record_failure(row, now, COMMAND_ORIGIN, p.REJECTED)
         latest = max(pairs)
-        self._record_success(row, now, last_step=latest, drift=latest - step)
+        self._record_success(row, now, COMMAND_ORIGIN, last_step=latest, drift=latest - step)
         return {"result": p.ACCEPTED, "drift": latest - step}

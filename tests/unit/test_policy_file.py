@@ -74,7 +74,7 @@ totp: {algorithm: SHA256, digits: 8, period: 1m, window: 3}
 default: exempt
 enrollment: {at_login: false}
 recovery_codes: {count: 12}
-lockout: {after: 3, first: 1m, max: 2h, hard_after: 50}
+lockout: {after: 3, first: 1m, max: 2h, hard_after: 50, forgive_within: 2m}
 admins: {groups: [wheel, adm]}
 """
     )
@@ -82,7 +82,7 @@ admins: {groups: [wheel, adm]}
     assert (policy.totp.algorithm, policy.totp.digits, policy.totp.period) == ("SHA256", 8, 60)
     assert policy.enrollment_at_login is False and policy.recovery_codes == 12
     assert (policy.lockout.after, policy.lockout.first, policy.lockout.maximum) == (3, 60, 7200)
-    assert policy.lockout.hard_after == 50
+    assert policy.lockout.hard_after == 50 and policy.lockout.forgive_within == 120
     assert policy.admin_groups == frozenset({"wheel", "adm"})
 
 
@@ -149,6 +149,14 @@ lockout: {first: 2h, max: 1h}
         (
             "lockout: {after: 10, hard_after: 5}\n",
             "lockout: hard_after (5) must not be below after (10)",
+        ),
+        (
+            "lockout: {forgive_within: 10}\n",
+            "policy.yaml:1:27: lockout.forgive_within: 10 is not a duration; write it with a unit",
+        ),
+        (
+            "lockout:\n  forgive_within: 25h\n",
+            "policy.yaml:2:19: lockout.forgive_within: '25h' is out of range (0s to 24h)",
         ),
         (
             "enrollment: {at_login: maybe}\n",
@@ -274,3 +282,8 @@ def test_a_flood_of_errors_is_cut_to_what_a_reply_can_carry() -> None:
 def test_a_huge_wrong_value_is_quoted_short() -> None:
     [message] = errors(f"default: {'x' * 40_000}\n")
     assert len(message) < 200 and "...'" in message
+
+
+def test_forgiveness_can_be_switched_off_and_defaults_to_ten_minutes() -> None:
+    assert parse("lockout: {forgive_within: 0s}\n").lockout.forgive_within == 0
+    assert parse("lockout: {after: 3}\n").lockout.forgive_within == 600

@@ -37,6 +37,7 @@ KEYS = [
     "first",
     "max",
     "hard_after",
+    "forgive_within",
     "admins",
     "gruops",
 ]
