@@ -54,6 +54,8 @@ def parse_google_authenticator(user: str, text: str) -> Entry:
     secret = lines[0].replace(" ", "").upper().rstrip("=")
     if not 16 <= len(secret) <= 128 or not set(secret) <= _BASE32:
         raise Unusable("the first line is not a base32 secret of at least 80 bits")
+    if len(secret) % 8 in (1, 3, 6):  # ends part-way through a byte: a character lost
+        raise Unusable("the secret's length is not that of a whole key (a character is missing?)")
     entry = Entry(user, secret)
     for line in lines[1:]:
         if line.startswith('"'):

@@ -115,3 +115,8 @@ def test_no_secret_appears_in_a_reason() -> None:
     _, skipped = parse_oath("HOTP/T30 alice - 00112233\nHOTP/E bob - 0011223344556677889900\n")
     for _, why in skipped:
         assert "0011" not in why
+
+
+def test_a_secret_that_ends_part_way_through_a_byte_is_refused() -> None:
+    with pytest.raises(Unusable, match="not that of a whole key"):
+        parse_google_authenticator("alice", "A" * 17 + '\n" TOTP_AUTH\n')
