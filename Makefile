@@ -4,7 +4,7 @@ PYTHON := /usr/bin/python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client sqlite3 \
-	libpam-google-authenticator util-linux \
+	libpam-google-authenticator util-linux gcc libc6-dev \
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd
 STAMP := $(VENV)/.installed
 
