@@ -90,7 +90,7 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _cli.print_json(statuses)
         return 0
-    rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "LOCK")]
+    rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "STRIKES", "LOCK")]
     for s in statuses:
         state = STATE_NAMES.get(s["state"], s["state"])
         if s.get("renewal_pending"):
@@ -105,11 +105,23 @@ def _status(client: Client, args: argparse.Namespace) -> int:
                 _cli.when(s.get("enrolled_at")),
                 _cli.when(s.get("last_success")),
                 str(s.get("failures", 0)),
+                _strikes(s),
                 _cli.lock_text(s),
             )
         )
     _cli.print_table(rows)
     return 0
+
+
+def _strikes(status: dict[str, object]) -> str:
+    """The lifetime count against its limit, `3/100`: how close the hard lock is.
+
+    FAILURES beside it is the count in a row, which a success resets and the back-off
+    follows; strikes stay until an unlock or a new key (see lockout.hard_after).
+    """
+    if "strikes" not in status:
+        return "-"
+    return f"{status['strikes']}/{status.get('hard_after', '?')}"
 
 
 def _reload(client: Client, args: argparse.Namespace) -> int:
@@ -374,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "status",
         _status,
-        "list enrolled users and those the policy requires: state, rule, last login, lock",
+        "list enrolled users and those the policy requires: state, rule, last login, counts, lock",
         "twofactl status --state incomplete",
     )
     sub.add_argument("users", nargs="*", metavar="USER")
