@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.scanner import ScannerError
 
 from pam_twofa.protocol import (
     BAD_REQUEST,
@@ -32,6 +34,7 @@ from .totp import ALGORITHMS, TotpParams
 
 MAX_POLICY_BYTES = 48 * 1024  # it also travels in one protocol message for `policy check`
 MAX_NODES = 20_000  # bounds the walk, whatever aliases may multiply
+MAX_DEPTH = 32  # collections inside collections; a policy needs five
 MAX_RULE_NAME = 64  # rule names travel in every status line and audit event
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -91,7 +94,14 @@ class _Walker:
         try:
             return self._constructor.construct_object(node)
         except ConstructorError as exc:
-            self.problem(node, path, f"unreadable value: {exc.problem}")
+            self.problem(node, path, f"unreadable value: {_brief(exc.problem)}")
+            raise _Invalid from None
+        except Exception:
+            # SafeConstructor trusts a scalar that looks like its type, or is tagged as
+            # one: a date that is none (2020-13-45), `!!int abc`, `!!bool maybe`, more
+            # digits than int() reads.  Each fails with whatever its conversion raises.
+            what = node.tag.rsplit(":", 1)[-1]
+            self.problem(node, path, f"unreadable value: {_show(node.value)} is not a valid {what}")
             raise _Invalid from None
 
     def mapping(
@@ -262,10 +272,45 @@ class _TooBig(Exception):
     pass
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing collections nested more than MAX_DEPTH deep.
+
+    Its scanner looks at every open `[` and `{` again at each token, so its time grows
+    with the square of the depth (2,000 brackets took over a second, and the daemon
+    answers nobody meanwhile); its composer recurses once per level, into
+    RecursionError.  Both are stopped at the first level too many.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(None, None, f"more than {MAX_DEPTH} nested [ or {{", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self._depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise ComposerError(None, None, f"nested more than {MAX_DEPTH} deep", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _show(value: object, limit: int = 60) -> str:
     """A value quoted for a message, shortened: errors must fit in one reply."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _brief(message: str | None, limit: int = 160) -> str:
+    """One of PyYAML's messages, shortened: they quote a tag or an alias whole."""
+    text = message or ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -389,11 +434,11 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise PolicyError(source, [Problem(1, 1, "", f"larger than {MAX_POLICY_BYTES} bytes")])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(filter(None, (exc.context, exc.problem)))
+        problem = _brief(" ".join(filter(None, (exc.context, exc.problem))))
         raise PolicyError(
             source, [Problem(line, column, "", f"not valid YAML: {problem}")]
         ) from None
@@ -408,7 +453,7 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
             source, [Problem(line, column, "", f"not valid YAML: {what} is not allowed")]
         ) from None
     except yaml.YAMLError as exc:
-        message = str(exc).splitlines()[0]
+        message = _brief(str(exc).splitlines()[0])
         raise PolicyError(source, [Problem(1, 1, "", f"not valid YAML: {message}")]) from None
     walker = _Walker()
     if root is None:
