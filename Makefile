@@ -51,7 +51,7 @@ define apt_install
 endef
 
 .PHONY: test unit integration lint deps demo bench clean clean-cache deb test-deb \
-	test-pypi deps-pypi
+	test-pypi deps-pypi fuzz
 
 # The package test runs in the pytest session (tests/integration/test_debian_package.py),
 # on the .deb built just before.
@@ -132,6 +132,12 @@ bench: deps
 		echo; echo "=== bench/$$name.py"; \
 		$(VPY) bench/$$name.py || exit 1; \
 	done
+
+# Generated input through the decoder, the policy parser, the reading of typed codes
+# (a million each by default) and 100,000 requests to a live twofad (not part of
+# `make test`). Options after FUZZ_ARGS=, e.g. FUZZ_ARGS="--seed 7 --count 100000".
+fuzz: deps
+	PYTHONPATH=tests $(VPY) -m fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PYPI_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEB_DIR)
