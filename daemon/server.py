@@ -19,7 +19,7 @@ from pam_twofa import protocol as p
 from pam_twofa.protocol import ProtocolError, Request, Response
 
 from . import access, names, policy_file
-from .access import AccessDenied, Peer
+from .access import AccessDenied, Grant, Peer
 from .audit import Audit
 from .connection import ClientConnection, Connections, Limits
 from .policy import Policy
@@ -97,8 +97,10 @@ class Server:
             "import": self._import,
             "diagnose": self._diagnose,
         }
+        access.check_table()  # no operation answered without a row saying who may ask
         missing = set(p.OPERATIONS) - set(self._handlers)
-        assert not missing, f"operations without a handler: {missing}"
+        if missing:
+            raise RuntimeError(f"operations without a handler: {sorted(missing)}")
 
     # --- connections -------------------------------------------------------------
 
@@ -136,12 +138,12 @@ class Server:
             "peer_pid": peer.pid,
         }
         try:
-            role = access.authorize(
+            grant = access.authorize(
                 peer, request, self.service.directory, self.service.policy.admin_groups
             )
             self._limit_costly(peer, request.op)
             self._refuse_if_expired(expires)
-            data = self._handlers[request.op](role, **fields)
+            data = self._handlers[request.op](grant, **fields)
         except (AccessDenied, ServiceError) as exc:
             self._audit_event(peer, request.op, failed=True, error=exc.code, **context)
             return p.error_response(exc.code, exc.message, request.id)
@@ -212,28 +214,28 @@ class Server:
 
     # --- handlers: unpack fields, call the service, shape the reply ----------------
 
-    def _ping(self, role: str) -> dict[str, Any]:
+    def _ping(self, grant: Grant) -> dict[str, Any]:
         return {"pong": True, "protocol": p.PROTOCOL_VERSION}
 
-    def _check(self, role: str, user: str, **where: str) -> dict[str, Any]:
+    def _check(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:
         return {"user": user, **self.service.check(user, **where)}
 
-    def _verify(self, role: str, user: str, code: str, **where: str) -> dict[str, Any]:
+    def _verify(self, grant: Grant, user: str, code: str, **where: str) -> dict[str, Any]:
         return {"user": user, **self.service.verify(user, code, **where)}
 
     def _enroll_begin(
-        self, role: str, user: str, replace: bool = False, code: str | None = None
+        self, grant: Grant, user: str, replace: bool = False, code: str | None = None
     ) -> dict[str, Any]:
         return self.service.enroll_begin(
-            user, replace=replace, code=code, needs_proof=role == access.SELF
+            user, replace=replace, code=code, needs_proof=grant.needs_proof
         )
 
-    def _show_secret(self, role: str, user: str, code: str) -> dict[str, Any]:
+    def _show_secret(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
         return self.service.show_secret(user, code)
 
     def _import(
         self,
-        role: str,
+        grant: Grant,
         user: str,
         secret: str,
         algorithm: str = "SHA1",
@@ -255,7 +257,7 @@ class Server:
             replace=replace,
         )
 
-    def _diagnose(self, role: str) -> dict[str, Any]:
+    def _diagnose(self, grant: Grant) -> dict[str, Any]:
         """What `twofactl doctor` cannot see from outside: files, policy, who can log in."""
         policy = self.service.policy
         return {
@@ -265,29 +267,29 @@ class Server:
             "lockout_risk": self.service.policy_impact(policy)["lockout_risk"],
         }
 
-    def _enroll_confirm(self, role: str, user: str, code: str) -> dict[str, Any]:
+    def _enroll_confirm(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
         return self.service.enroll_confirm(user, code)
 
-    def _status(self, role: str, user: str) -> dict[str, Any]:
+    def _status(self, grant: Grant, user: str) -> dict[str, Any]:
         return self.service.status(user)
 
-    def _list(self, role: str, **page: Any) -> dict[str, Any]:
+    def _list(self, grant: Grant, **page: Any) -> dict[str, Any]:
         return self.service.list_users(**page)
 
-    def _disable(self, role: str, user: str, code: str | None = None) -> dict[str, Any]:
-        self.service.disable(user, code, needs_proof=role == access.SELF)
+    def _disable(self, grant: Grant, user: str, code: str | None = None) -> dict[str, Any]:
+        self.service.disable(user, code, needs_proof=grant.needs_proof)
         return {"user": user, "state": "none"}
 
-    def _unlock(self, role: str, user: str) -> dict[str, Any]:
+    def _unlock(self, grant: Grant, user: str) -> dict[str, Any]:
         return self.service.unlock(user)
 
-    def _regenerate(self, role: str, user: str, code: str | None = None) -> dict[str, Any]:
-        return self.service.regenerate_recovery_codes(user, code, needs_proof=role == access.SELF)
+    def _regenerate(self, grant: Grant, user: str, code: str | None = None) -> dict[str, Any]:
+        return self.service.regenerate_recovery_codes(user, code, needs_proof=grant.needs_proof)
 
-    def _resync(self, role: str, user: str, code1: str, code2: str) -> dict[str, Any]:
+    def _resync(self, grant: Grant, user: str, code1: str, code2: str) -> dict[str, Any]:
         return {"user": user, **self.service.resync(user, code1, code2)}
 
-    def _reload(self, role: str, force: bool = False) -> dict[str, Any]:
+    def _reload(self, grant: Grant, force: bool = False) -> dict[str, Any]:
         return self.reload(force=force)
 
     def reload(self, *, force: bool = False) -> dict[str, Any]:
@@ -309,7 +311,7 @@ class Server:
         return {"source": new.source, "rules": len(new.rules), "forced": force}
 
     def _policy_check(
-        self, role: str, text: str, name: str = "policy.yaml", **page: Any
+        self, grant: Grant, text: str, name: str = "policy.yaml", **page: Any
     ) -> dict[str, Any]:
         try:
             new = policy_file.parse(text, name)
@@ -317,7 +319,7 @@ class Server:
             raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
         return self.service.policy_impact(new, **page)
 
-    def _policy_explain(self, role: str, user: str, **where: str) -> dict[str, Any]:
+    def _policy_explain(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:
         return self.service.explain(user, **where)
 
 

@@ -293,3 +293,29 @@ def test_a_verify_read_after_its_sender_gave_up_is_not_acted_on(
     in_time = {"user": "bob", "code": "000000", "expires": 100.5}
     assert server.dispatch(root, p.Request("verify", in_time, 4)).data["result"] == p.REJECTED
     assert service.status("bob")["failures"] == 1
+
+
+# --- a current code, asked where the access table says --------------------------------
+
+ALICE = Peer(pid=4243, uid=1000, gid=1000)  # an administrator (sudo)
+ROOT = Peer(pid=1, uid=0, gid=0)
+
+
+@pytest.mark.parametrize("op", ["enroll.begin", "disable", "recovery.regenerate", "secret.show"])
+def test_a_code_is_asked_of_the_account_itself_an_administrators_own_too(
+    server: Server, service: Service, clock: Clock, op: str
+) -> None:
+    for user in ("alice", "bob"):
+        secret = service.enroll_begin(user)["secret"]
+        service.enroll_confirm(user, totp.code_at(secret, totp.TotpParams(), int(clock() // 30)))
+    extra = {"replace": True} if op == "enroll.begin" else {}
+    extra |= {"code": "000000"} if op == "secret.show" else {}  # required: a wrong one
+    refusal = p.INVALID_CODE if op == "secret.show" else p.UNAUTHORIZED
+
+    def ask(peer: Peer, user: str) -> str | None:
+        return server.dispatch(peer, p.Request(op, {"user": user, **extra}, 1)).code
+
+    assert ask(BOB, "bob") == refusal
+    assert ask(ALICE, "alice") == refusal
+    assert ask(ALICE, "bob") == (refusal if op == "secret.show" else None)
+    assert ask(ROOT, "alice") == (refusal if op == "secret.show" else None)
