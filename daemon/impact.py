@@ -52,8 +52,7 @@ def requirement(policy: Policy, user: str, directory: Directory) -> Decision:
 
 def state_of(row: UserRow | None, required: bool, now: float) -> str:
     if row is not None and row.active:
-        held = lockout.LockState(row.failures, row.locked_until, bool(row.hard_locked))
-        return LOCKED if lockout.retry_after(held, now) is not None else ENABLED
+        return LOCKED if lockout.retry_after(row.lock, now) is not None else ENABLED
     return INCOMPLETE if required else DISABLED
 
 

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
+from . import lockout, totp
+
 SCHEMA_VERSION = 4
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
@@ -110,6 +112,45 @@ class UserRow:
     @property
     def active(self) -> bool:
         return self.secret is not None
+
+    @property
+    def params(self) -> totp.TotpParams:
+        """How the active key's codes are made."""
+        return totp.TotpParams(self.algorithm or "SHA1", self.digits or 6, self.period or 30)
+
+    @property
+    def pending_params(self) -> totp.TotpParams:
+        """How the codes of a key being set up are made."""
+        return totp.TotpParams(
+            self.pending_algorithm or "SHA1", self.pending_digits or 6, self.pending_period or 30
+        )
+
+    @property
+    def lock(self) -> lockout.LockState:
+        """The account's lock-out state: the one place it is read from the columns."""
+        return lockout.LockState(
+            self.failures,
+            self.locked_until,
+            bool(self.hard_locked),
+            self.strikes,
+            lockout.decode_recent(self.recent_failures),
+        )
+
+
+def lock_columns(state: lockout.LockState) -> dict[str, Any]:
+    """A lock state as the users table holds it: the inverse of ``UserRow.lock``."""
+    return {
+        "failures": state.failures,
+        "strikes": state.strikes,
+        "recent_failures": lockout.encode_recent(state.recent),
+        "locked_until": state.locked_until,
+        "hard_locked": int(state.hard_locked),
+    }
+
+
+# A new key (or an administrator's unlock) starts both counts afresh: guesses at an
+# old key tell nothing about the new one.
+CLEAR_LOCK = lock_columns(lockout.LockState(0, None, False))
 
 
 USER_COLUMNS = tuple(f.name for f in fields(UserRow))

@@ -1,7 +1,9 @@
 """TOTP codes and the time-step arithmetic around them (RFC 6238), with no state.
 
-Which steps a user may still use is the store's business; here we only answer "which
-steps in this window does this code match", comparing every candidate in constant time.
+Here are "which steps in this window does this code match" (every candidate compared
+in constant time) and the replay rule, "which of them may still be used" (a step is
+accepted at most once, RFC 6238 §5.2).  The last step used is kept in the store; the
+store's compare-and-set makes the rule hold when two logins race.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hmac
 import io
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -113,6 +116,17 @@ def matching_steps(secret: str, params: TotpParams, code: str, first: int, last:
         if hmac.compare_digest(_hotp(key, params, step).encode(), wanted):
             matches.append(step)
     return matches
+
+
+def fresh_steps(matches: Iterable[int], last_step: int | None) -> list[int]:
+    """The matched steps a code may still be accepted for: those after the last one used.
+
+    Not only the last step itself is spent but every one before it, so that a code seen
+    over someone's shoulder cannot be typed after the owner has logged in with a later one.
+    """
+    if last_step is None:
+        return list(matches)
+    return [step for step in matches if step > last_step]
 
 
 def provisioning_uri(secret: str, user: str, issuer: str, params: TotpParams) -> str:

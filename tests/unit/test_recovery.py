@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from twofad import recovery
+from twofad.store import Conflict, RecoveryRow, Store
 
 
 def test_codes_have_at_least_40_random_bits_in_readable_groups() -> None:
@@ -37,3 +40,63 @@ def test_digest_is_keyed_and_bound_to_the_user() -> None:
     assert recovery.digest(b"a" * 32, "alice", canonical) != recovery.digest(
         b"a" * 32, "bob", canonical
     )
+
+
+KEY = b"k" * 32
+
+
+def _with_codes(store: Store, *codes: str) -> None:
+    with store.transaction():
+        store.insert_user("alice", 1.0)
+        store.replace_recovery_codes("alice", recovery.digests_of(KEY, "alice", list(codes)), 1.0)
+
+
+def test_a_code_is_spent_once_then_a_replay(store: Store) -> None:
+    _with_codes(store, "k7pq-3xmd-9wtr", "12345678")
+    with store.transaction():
+        assert recovery.redeem(store, KEY, "alice", "K7PQ 3XMD 9WTR", 2.0) == recovery.SPENT
+        assert recovery.redeem(store, KEY, "alice", "k7pq-3xmd-9wtr", 3.0) == recovery.USED
+        assert store.unused_recovery_count("alice") == 1
+
+
+def test_what_is_no_code_of_the_users_is_unknown(store: Store) -> None:
+    _with_codes(store, "k7pq-3xmd-9wtr")
+    with store.transaction():
+        for typed in ("", "123456", "zzzz-zzzz-zzzz", "87654321"):
+            assert recovery.redeem(store, KEY, "alice", typed, 2.0) == recovery.UNKNOWN
+        assert recovery.redeem(store, b"x" * 32, "alice", "k7pq-3xmd-9wtr", 2.0) == (
+            recovery.UNKNOWN
+        )
+        assert store.unused_recovery_count("alice") == 1
+
+
+def test_a_code_spent_by_another_login_meanwhile_is_a_conflict(store: Store) -> None:
+    """Two logins read the unspent code; the second one's spend must lose."""
+    _with_codes(store, "k7pq-3xmd-9wtr")
+    with store.transaction():
+        read_before = store.recovery_codes("alice")
+
+    class ReadBeforeTheOtherSpent:
+        def recovery_codes(self, user: str) -> list[RecoveryRow]:
+            return read_before
+
+        def spend_recovery_code(self, code_id: int, now: float) -> None:
+            store.spend_recovery_code(code_id, now)
+
+    with store.transaction():
+        assert recovery.redeem(store, KEY, "alice", "k7pq-3xmd-9wtr", 2.0) == recovery.SPENT
+    with pytest.raises(Conflict), store.transaction():
+        recovery.redeem(ReadBeforeTheOtherSpent(), KEY, "alice", "k7pq-3xmd-9wtr", 2.0)
+
+
+def test_imported_codes_are_kept_once_and_a_malformed_one_refuses_all() -> None:
+    digests = recovery.digests_of(KEY, "alice", ["12345678", "1234 5678", "87654321"])
+    assert len(digests) == 2 and digests == sorted(digests)
+    with pytest.raises(ValueError, match="malformed"):
+        recovery.digests_of(KEY, "alice", ["12345678", "not a code"])
+
+
+def test_new_codes_come_with_the_digests_that_recognise_them() -> None:
+    codes, digests = recovery.new_codes(KEY, "alice", 8)
+    assert len(set(codes)) == 8
+    assert digests == [recovery.digest(KEY, "alice", recovery.normalize(c) or "") for c in codes]

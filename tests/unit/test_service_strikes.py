@@ -13,33 +13,16 @@ import pytest
 
 from pam_twofa import protocol as p
 from support.fakes import Clock
+from support.service import PARAMS, code, enroll, wrong
 from twofad import totp
 from twofad.lockout import LockoutPolicy
 from twofad.policy import Policy
 from twofad.service import Service
 
-PARAMS = totp.TotpParams()
 HOME = {"service": "sshd", "rhost": "192.0.2.10"}
 ELSEWHERE = {"service": "sshd", "rhost": "203.0.113.9"}
 HARD_AFTER = 100
 ENOUGH = 20 * HARD_AFTER  # rounds after which a loop that should have ended has failed
-
-
-def code(secret: str, clock: Clock, steps: int = 0) -> str:
-    return totp.code_at(secret, PARAMS, totp.time_step(clock.now, 30) + steps)
-
-
-def wrong(secret: str, clock: Clock) -> str:
-    """A code certainly not accepted now: none of the window's three."""
-    valid = {code(secret, clock, offset) for offset in (-1, 0, 1)}
-    return next(c for c in (f"{d}" * 6 for d in range(10)) if c not in valid)
-
-
-def enroll(service: Service, clock: Clock, user: str = "alice") -> str:
-    secret = service.enroll_begin(user)["secret"]
-    service.enroll_confirm(user, code(secret, clock))
-    clock.advance(30)
-    return secret
 
 
 def wait_out_the_back_off(service: Service, clock: Clock, user: str = "alice") -> None:
@@ -79,7 +62,7 @@ def test_the_owners_logins_give_an_attacker_no_more_than_hard_after_guesses(
 ) -> None:
     """Honest logins in between, with typos of their own: still exactly 100 guesses."""
     rng = random.Random(seed)
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     guesses = 0
     for _ in range(ENOUGH):
         reply = guess(service, clock, secret, ELSEWHERE)
@@ -108,7 +91,7 @@ def test_whatever_the_owner_does_an_attacker_gets_at_most_hard_after_guesses(
 ) -> None:
     """Any number of typos, late successes, logins from elsewhere: never more."""
     rng = random.Random(seed)
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     guesses = 0
     for _ in range(ENOUGH):
         reply = guess(service, clock, secret, ELSEWHERE)
@@ -134,7 +117,7 @@ def test_whatever_the_owner_does_an_attacker_gets_at_most_hard_after_guesses(
 
 
 def test_a_guess_from_another_place_is_never_forgiven(service: Service, clock: Clock) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(3):
         guess(service, clock, secret, ELSEWHERE)
     owner_logs_in(service, clock, secret)
@@ -150,7 +133,7 @@ def test_staying_under_the_back_off_between_honest_logins_gains_nothing(
     service: Service, clock: Clock
 ) -> None:
     """4 guesses, an honest login, 4 more, ...: once endless, now 100 in all."""
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     guesses = 0
     while not guess(service, clock, secret, ELSEWHERE).get("hard_locked") and guesses < ENOUGH:
         guesses += 1
@@ -165,7 +148,7 @@ def test_staying_under_the_back_off_between_honest_logins_gains_nothing(
 def test_the_owner_who_mistypes_before_each_of_1000_logins_is_never_hard_locked(
     service: Service, clock: Clock
 ) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     rng = random.Random(7)
     for login in range(1000):
         clock.advance(rng.choice([600, 3600, 86400]))
@@ -180,7 +163,7 @@ def test_without_forgiveness_the_same_owner_would_be_hard_locked(
 ) -> None:
     """The window is what saves them: switched off, the 100th typo locks the account."""
     service.policy = Policy(issuer="testhost", lockout=LockoutPolicy(forgive_within=0))
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(HARD_AFTER - 1):
         owner_logs_in(service, clock, secret, typos=1)
     assert counts(service) == (0, HARD_AFTER - 1)
@@ -189,7 +172,7 @@ def test_without_forgiveness_the_same_owner_would_be_hard_locked(
 
 
 def test_a_typo_forgiven_only_when_the_success_follows_soon(service: Service, clock: Clock) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     service.verify("alice", wrong(secret, clock), **HOME)
     clock.advance(601)
     assert service.verify("alice", code(secret, clock), **HOME)["result"] == p.ACCEPTED
@@ -200,7 +183,7 @@ def test_the_owners_own_commands_forgive_their_own_failures_only(
     service: Service, clock: Clock
 ) -> None:
     """twofa's proofs come from no login: they forgive a wrong proof, not an SSH guess."""
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     guess(service, clock, secret, HOME)
     with pytest.raises(Exception, match="not accepted"):
         service.regenerate_recovery_codes("alice", wrong(secret, clock), needs_proof=True)
@@ -216,7 +199,7 @@ def test_at_the_owners_place_at_most_after_minus_one_per_login_are_forgiven(
     service: Service, clock: Clock
 ) -> None:
     """The bound, honestly: such an attacker gains at most 4 guesses per honest login."""
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     forgivable = service.policy.lockout.forgivable
     logins = 0
     guesses = 0
@@ -238,7 +221,7 @@ def test_at_the_owners_place_at_most_after_minus_one_per_login_are_forgiven(
 
 
 def test_unlock_clears_both_counts(service: Service, clock: Clock) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(HARD_AFTER):
         guess(service, clock, secret, ELSEWHERE)
     assert service.status("alice")["hard_locked"] is True
@@ -251,7 +234,7 @@ def test_unlock_clears_both_counts(service: Service, clock: Clock) -> None:
 
 
 def test_a_new_key_clears_both_counts(service: Service, clock: Clock) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(3):
         guess(service, clock, secret, ELSEWHERE)
     owner_logs_in(service, clock, secret)
@@ -266,7 +249,7 @@ def test_a_new_key_clears_both_counts(service: Service, clock: Clock) -> None:
 
 
 def test_status_shows_both_counts_and_the_limit(service: Service, clock: Clock) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(2):
         guess(service, clock, secret, ELSEWHERE)
     status = service.status("alice")
@@ -282,7 +265,7 @@ def test_status_shows_both_counts_and_the_limit(service: Service, clock: Clock) 
 def test_an_unknown_name_hard_locks_like_an_account_nobody_logs_in_to(
     service: Service, clock: Clock
 ) -> None:
-    secret = enroll(service, clock)
+    secret, _ = enroll(service, clock)
     for _ in range(HARD_AFTER - 1):
         wait_out_the_back_off(service, clock)
         clock.advance(1)
@@ -295,4 +278,4 @@ def test_an_unknown_name_hard_locks_like_an_account_nobody_logs_in_to(
     assert real == fake == {"result": p.REJECTED, "retry_after": None, "hard_locked": True}
     assert service.check("mallory", **HOME) == service.check("alice", **HOME)
     assert service.check("mallory", **HOME)["hard_locked"] is True
-    assert service._unknown_locks["mallory"].recent == ()  # nothing kept to forgive
+    assert service.context.decoys.locks["mallory"].recent == ()  # nothing kept to forgive

@@ -75,6 +75,22 @@ def test_matching_steps_finds_every_match_in_the_window() -> None:
     assert totp.matching_steps(secret, params, code, 1001, 1003) == []
 
 
+def test_a_step_is_fresh_only_after_the_last_one_used() -> None:
+    """RFC 6238 §5.2: the step last accepted, and every one before it, is spent."""
+    assert totp.fresh_steps([999, 1000, 1001], None) == [999, 1000, 1001]
+    assert totp.fresh_steps([999, 1000, 1001], 999) == [1000, 1001]
+    assert totp.fresh_steps([1000], 1000) == []
+    assert totp.fresh_steps([999, 1000], 1001) == []
+
+
+def test_carry_step_rounds_toward_the_later_step() -> None:
+    assert totp.carry_step(None, 30, 60) is None
+    assert totp.carry_step(9, 30, 30) == 9
+    assert totp.carry_step(9, 30, 60) == 4  # 270-299 s lies in the 60 s step 240-299
+    assert totp.carry_step(10, 30, 60) == 5  # 300-329 s lies in 300-359
+    assert totp.carry_step(4, 60, 30) == 9  # 240-299 s ends in the 30 s step 270-299
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [

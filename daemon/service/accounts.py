@@ -1,0 +1,147 @@
+"""One account's state and what an administrator (or its owner) does to it.
+
+Reading: status, the paged listing, and `explain` (the decision for one login and the
+rule behind it).  Changing: switching two-step verification off, lifting a lock-out,
+new recovery codes.  What the owner may do alone is limited here too: no switching off
+where the policy requires it, and a current code for anything that weakens the account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pam_twofa import protocol as p
+
+from .. import impact, recovery
+from ..policy import REQUIRED
+from ..store import CLEAR_LOCK, UserRow
+from .context import PAGE_SIZE, Context, ServiceError
+from .proof import with_proof
+from .replies import locked_reply
+
+
+def status(ctx: Context, user: str) -> dict[str, Any]:
+    def read(now: float) -> dict[str, Any]:
+        row = ctx.store.get_user(user)
+        if row is None:
+            ctx.require_account(user)
+        return describe(ctx, user, row, now)
+
+    return ctx.atomic(read)
+
+
+def list_users(ctx: Context, after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of the enrolled users and the accounts the policy requires."""
+
+    def read(now: float) -> dict[str, Any]:
+        def listed(name: str) -> dict[str, Any] | None:
+            row = ctx.store.get_user(name)
+            described = describe(ctx, name, row, now)
+            return described if row is not None or described["required"] else None
+
+        names = impact.candidates(ctx.store.user_names(), ctx.directory)
+        users, cursor = impact.page(names, after, limit, listed)
+        return {"users": users, "next": cursor}
+
+    return ctx.atomic(read)
+
+
+def explain(
+    ctx: Context, user: str, service: str | None = None, rhost: str | None = None
+) -> dict[str, Any]:
+    """The decision for one login, the rule behind it, and the user's state."""
+    policy = ctx.policy
+    decision = policy.decide(user, lambda: ctx.directory.groups_of(user), service, rhost)
+
+    def read(now: float) -> dict[str, Any]:
+        row = ctx.store.get_user(user)
+        return {
+            "user": user,
+            "service": service,
+            "rhost": rhost,
+            "action": decision.action,
+            "rule": decision.rule,
+            "line": decision.where(policy.source),
+            "state": impact.state_of(row, decision.action == REQUIRED, now),
+            "known": ctx.directory.uid_of(user) is not None,
+        }
+
+    return ctx.atomic(read)
+
+
+def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[str, Any]:
+    """An account as status and the listing show it: state, counts, key parameters."""
+    decision = impact.requirement(ctx.policy, user, ctx.directory)
+    described: dict[str, Any] = {
+        "user": user,
+        "state": impact.state_of(row, decision.action == REQUIRED, now),
+        "rule": decision.rule,
+        "required": decision.action == REQUIRED,
+        "enrollment": "none",
+    }
+    if row is None:
+        return described
+    locked = locked_reply(row.lock, now)
+    described.update(
+        {
+            "enrollment": "active" if row.active else "pending",
+            "renewal_pending": row.active and row.pending_secret is not None,
+            "enrolled_at": row.enrolled_at,
+            "last_success": row.last_success,
+            "last_failure": row.last_failure,
+            "failures": row.failures,
+            "strikes": row.strikes,
+            "hard_after": ctx.policy.lockout.hard_after,
+            "locked": locked is not None,
+            "retry_after": None if locked is None else locked["retry_after"],
+            "hard_locked": bool(row.hard_locked),
+            "recovery_codes_left": ctx.store.unused_recovery_count(row.name),
+            "drift": row.drift,
+        }
+    )
+    if row.active:
+        described.update(algorithm=row.algorithm, digits=row.digits, period=row.period)
+    return described
+
+
+def disable(ctx: Context, user: str, code: str | None = None, *, needs_proof: bool = False) -> None:
+    """Switch two-step verification off: secret, pending set-up and recovery codes go.
+
+    A user may not switch it off for themselves where the policy requires it.
+    """
+    if needs_proof:
+        decision = impact.requirement(ctx.policy, user, ctx.directory)
+        if decision.action == REQUIRED:
+            raise ServiceError(
+                p.UNAUTHORIZED,
+                f"the policy requires two-step verification for {user} "
+                f"(rule {decision.rule!r}); ask an administrator",
+            )
+
+    def remove(now: float) -> None:
+        ctx.store.delete_user(ctx.known_row(user))
+
+    with_proof(ctx, user, code, needs_proof, remove)
+
+
+def unlock(ctx: Context, user: str) -> dict[str, Any]:
+    def lift(now: float) -> dict[str, Any]:
+        ctx.store.update_user(ctx.known_row(user), **CLEAR_LOCK)
+        return {"user": user, "unlocked": True}
+
+    return ctx.atomic(lift)
+
+
+def regenerate_recovery_codes(
+    ctx: Context, user: str, code: str | None = None, *, needs_proof: bool = False
+) -> dict[str, Any]:
+    def regenerate(now: float) -> dict[str, Any]:
+        # Claimed first, so two renewals racing (two hosts, one store) cannot
+        # interleave their deletes and inserts: the later one starts over.
+        ctx.store.update_user(ctx.active_row(user))
+        key = ctx.keys.recovery_key
+        codes, digests = recovery.new_codes(key, user, ctx.policy.recovery_codes)
+        ctx.store.replace_recovery_codes(user, digests, now)
+        return {"user": user, "recovery_codes": codes}
+
+    return with_proof(ctx, user, code, needs_proof, regenerate)

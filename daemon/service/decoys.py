@@ -1,0 +1,65 @@
+"""Names with no account: answered like an account, so that no reply tells them apart.
+
+A code typed for such a name is checked against a secret of its own (the same work as
+a real check) and always rejected, and its failures count toward the same back-off and
+hard lock as a real account's, so "try again in N seconds" does not reveal which names
+exist.  The counts are kept in memory only, and only for the most recent names: an
+attacker inventing names must not grow the database (or this process) without bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from typing import Any
+
+from pam_twofa import protocol as p
+
+from .. import lockout, totp
+from ..policy import Policy
+from .replies import failed_reply, locked_reply
+
+UNKNOWN_LOCKS_KEPT = 10_000  # names with no account whose failures are remembered
+
+
+class Decoys:
+    def __init__(self) -> None:
+        self._secret = totp.new_secret()  # checked against, never accepted
+        self.locks: OrderedDict[str, lockout.LockState] = OrderedDict()
+
+    def lock(self, user: str) -> lockout.LockState:
+        """The lock-out state of a name with no account; a fresh one if none is kept."""
+        return self.locks.get(user) or lockout.LockState(0, None, False)
+
+    def verify(
+        self, policy: Policy, user: str, code: str, now: float, origin: str
+    ) -> dict[str, Any]:
+        """Reject, as a real account would a wrong code: the same work, the same lock-out.
+
+        The same rule as for an account nobody ever logs in to: the back-off, and the
+        hard lock after `hard_after` strikes.  No success ever comes to forgive one, so
+        the failures' origins are not kept (nor their memory spent).
+        """
+        state = self.lock(user)
+        locked = locked_reply(state, now)
+        if locked is not None:
+            return locked
+        self._check(policy, code, now)
+        state = lockout.after_failure(policy.lockout, state, now, origin)
+        self.locks[user] = dataclasses.replace(state, recent=())
+        self.locks.move_to_end(user)
+        while len(self.locks) > UNKNOWN_LOCKS_KEPT:
+            self.locks.popitem(last=False)
+        return failed_reply(p.REJECTED, state, now)
+
+    def _check(self, policy: Policy, code: str, now: float) -> None:
+        """Spend the time a real check would, so unknown users are not told apart."""
+        params = policy.totp
+        step = totp.time_step(now, params.period)
+        totp.matching_steps(
+            self._secret,
+            params,
+            totp.normalize(code),
+            step - policy.window,
+            step + policy.window,
+        )
