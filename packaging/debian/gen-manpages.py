@@ -18,7 +18,7 @@ COMMON = {"help", "socket", "json"}  # shown once, in OPTIONS, not under every c
 
 
 def _parsers() -> list[tuple[str, str, Callable[[], argparse.ArgumentParser], dict[str, str]]]:
-    from pam_twofa import ctl, user
+    from pam_twofa.cli import ctl, user
     from twofad import main
 
     return [

@@ -141,7 +141,7 @@ def test_resync(hook_daemon: Daemon, enrolled: Enrolled) -> None:
 
 
 def test_every_subcommand_has_help_with_an_example() -> None:
-    from pam_twofa import ctl, user
+    from pam_twofa.cli import ctl, user
 
     for parser in (ctl.build_parser(), user.build_parser()):
         stack = [parser]
@@ -207,7 +207,7 @@ def test_socket_from_the_environment(hook_daemon: Daemon) -> None:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "pam_twofa.ctl", "status", "--json"],
+        [sys.executable, "-m", "pam_twofa.cli.ctl", "status", "--json"],
         env={**os.environ, "TWOFA_SOCKET": hook_daemon.socket},
         capture_output=True,
         text=True,

@@ -121,7 +121,7 @@ def test_try_login_proves_a_stack_on_a_terminal(hook_daemon: Daemon, enrolled: E
     set_password(enrolled.user.name, "try-pw")
     lines = ["auth requisite pam_unix.so", hook_line(hook_daemon), "account required pam_unix.so"]
     with pam_service("twofa-test", lines) as service:
-        command = [sys.executable, "-m", "pam_twofa.ctl", "--socket", hook_daemon.socket]
+        command = [sys.executable, "-m", "pam_twofa.cli.ctl", "--socket", hook_daemon.socket]
         command += ["try-login", enrolled.user.name, "--service", service]
         good = run_in_pty(command, ["try-pw", enrolled.codes.next()])
         assert good.ok, good

@@ -22,9 +22,9 @@ class Run:
 def run_cli(
     module: str, socket: str, *args: str, user: int | None = None, input: str | None = None
 ) -> Run:
-    """`python -m pam_twofa.<module> --socket S ARGS...`, optionally as another uid."""
+    """`python -m pam_twofa.cli.<module> --socket S ARGS...`, optionally as another uid."""
     done = subprocess.run(
-        [sys.executable, "-m", f"pam_twofa.{module}", "--socket", socket, *args],
+        [sys.executable, "-m", f"pam_twofa.cli.{module}", "--socket", socket, *args],
         capture_output=True,
         text=True,
         input=input,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pam_twofa.doctor import Setup, _code_alone_logs_in, pam_stack
+from pam_twofa.cli.doctor import Setup, _code_alone_logs_in, pam_stack
 
 HOOK = "auth required pam_python.so /usr/lib/python3/dist-packages/pam_twofa/hook.py"
 DEBIAN_COMMON_AUTH = (

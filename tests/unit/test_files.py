@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pam_twofa.asuser import Person
-from pam_twofa.files import FileRefused, PrivateFile, read_callers_file, read_own_file
+from pam_twofa.cli.asuser import Person
+from pam_twofa.cli.files import FileRefused, PrivateFile, read_callers_file, read_own_file
 
 
 def test_commit_writes_a_private_file_and_leaves_nothing_else(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pam_twofa.migrate import Unusable, parse_google_authenticator, parse_oath
+from pam_twofa.cli.migrate import Unusable, parse_google_authenticator, parse_oath
 
 SECRET = "CB2UNJLCYONCLGOS33ABCEDDMI"
 HEX = "3132333435363738393031323334353637383930"

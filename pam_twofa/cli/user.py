@@ -14,8 +14,8 @@ import pwd
 import sys
 from typing import Any
 
-from . import _cli
-from .client import Client
+from ..client import Client
+from . import _common
 
 
 def _me() -> str:
@@ -28,7 +28,7 @@ def _current_code(args: argparse.Namespace) -> str:
         return str(args.code)
     if not sys.stdin.isatty():
         raise SystemExit(
-            _cli.fail("twofa", "a current code is needed: give --code or use a terminal")
+            _common.fail("twofa", "a current code is needed: give --code or use a terminal")
         )
     return getpass.getpass("Current verification code (or a recovery code): ")
 
@@ -36,17 +36,17 @@ def _current_code(args: argparse.Namespace) -> str:
 def _status(client: Client, args: argparse.Namespace) -> int:
     data = client.request("status", user=_me())
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
         return 0
     state = {"enabled": "on", "locked": "on, locked"}.get(data["state"], "off")
     print(f"Two-step verification for {data['user']}: {state}")
     if data.get("required"):
         print(f"  required by the policy (rule {data['rule']!r})")
     if data["enrollment"] == "active":
-        enrolled, last = _cli.when(data.get("enrolled_at")), _cli.when(data.get("last_success"))
-        print(f"  enrolled {enrolled}, last login {last}")
+        enrolled = _common.when(data.get("enrolled_at"))
+        print(f"  enrolled {enrolled}, last login {_common.when(data.get('last_success'))}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
-        print(f"  lock: {_cli.lock_text(data)}")
+        print(f"  lock: {_common.lock_text(data)}")
     elif data["enrollment"] == "pending":
         print("  a set-up was started but not confirmed: run `twofa enroll`")
     return 0
@@ -57,16 +57,16 @@ def _enroll(client: Client, args: argparse.Namespace) -> int:
     code = _current_code(args) if args.replace else None
     data = client.request("enroll.begin", user=user, replace=args.replace or None, code=code)
     if args.json:
-        _cli.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
         return 0
-    _cli.show_enrollment(data)
+    _common.show_enrollment(data)
     print()
-    if not _cli.on_terminal():
+    if not _common.on_terminal():
         print("Add the key to your app, then switch it on with: twofa confirm CODE")
         return 0
-    confirmed = _cli.confirm_interactively(client, user)
+    confirmed = _common.confirm_interactively(client, user)
     if confirmed is None:
-        return _cli.fail("twofa", "not confirmed; nothing was switched on")
+        return _common.fail("twofa", "not confirmed; nothing was switched on")
     return _activated(confirmed, args)
 
 
@@ -77,33 +77,35 @@ def _confirm(client: Client, args: argparse.Namespace) -> int:
 
 def _activated(confirmed: dict[str, Any], args: argparse.Namespace) -> int:
     if args.json:
-        _cli.print_json({"user": confirmed["user"], "recovery_codes": confirmed["recovery_codes"]})
+        _common.print_json(
+            {"user": confirmed["user"], "recovery_codes": confirmed["recovery_codes"]}
+        )
         return 0
     print("Two-step verification is now active.")
-    _cli.show_recovery_codes(confirmed["recovery_codes"])
+    _common.show_recovery_codes(confirmed["recovery_codes"])
     return 0
 
 
 def _show_qr(client: Client, args: argparse.Namespace) -> int:
     data = client.request("secret.show", user=_me(), code=_current_code(args))
     if args.json:
-        _cli.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
         return 0
     print("Your current key, to add another device (it makes the same codes):")
     print()
-    _cli.show_enrollment(data)
+    _common.show_enrollment(data)
     return 0
 
 
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
-    target = _cli.open_recovery_file(args.output)  # before the old codes are gone
-    data = _cli.renew_recovery_codes(client, target, user=_me(), code=_current_code(args))
+    target = _common.open_recovery_file(args.output)  # before the old codes are gone
+    data = _common.renew_recovery_codes(client, target, user=_me(), code=_current_code(args))
     if args.json and target is None:
-        _cli.print_json(data)
+        _common.print_json(data)
         return 0
-    where = _cli.deliver_recovery_codes(data["recovery_codes"], target)
+    where = _common.deliver_recovery_codes(data["recovery_codes"], target)
     if args.json:
-        _cli.print_json(
+        _common.print_json(
             {"user": data["user"], "recovery_codes": len(data["recovery_codes"]), "output": where}
         )
     return 0
@@ -112,7 +114,7 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
 def _disable(client: Client, args: argparse.Namespace) -> int:
     data = client.request("disable", user=_me(), code=_current_code(args))
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     else:
         print("Two-step verification is off for your account.")
     return 0
@@ -121,7 +123,7 @@ def _disable(client: Client, args: argparse.Namespace) -> int:
 def _resync(client: Client, args: argparse.Namespace) -> int:
     data = client.request("resync", user=_me(), code1=args.code1, code2=args.code2)
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     elif data["result"] == "accepted":
         print("Your phone's clock offset is recorded; codes from it work again.")
     else:
@@ -130,14 +132,14 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser, commands = _cli.new_parser(
+    parser, commands = _common.new_parser(
         "twofa", "Set up and manage two-step verification for your own account.", "twofa enroll"
     )
 
     def command(
-        name: str, handler: _cli.Command, help: str, example: str
+        name: str, handler: _common.Command, help: str, example: str
     ) -> argparse.ArgumentParser:
-        return _cli.add_command(commands, name, handler, help, example)
+        return _common.add_command(commands, name, handler, help, example)
 
     def with_code(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--code", help="a current code (asked for on the terminal if not given)")
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(build_parser(), argv)
+    return _common.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

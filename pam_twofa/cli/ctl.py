@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 import sys
 
-from . import _cli, doctor, migrate
+from ..client import Client, RequestFailed
+from . import _common, doctor, migrate
 from .asuser import Person
-from .client import Client, RequestFailed
 
 VERIFY_EXIT = {"accepted": 0}
 DEFAULT_POLICY = "/etc/twofa/policy.yaml"
@@ -31,30 +31,30 @@ def _begin(
     """A new pending key: shown, and on a terminal confirmed there and then."""
     data = client.request("enroll.begin", user=args.user, replace=replace or None, code=code)
     if args.json:
-        _cli.print_json({key: data[key] for key in ENROLLMENT_KEYS})
+        _common.print_json({key: data[key] for key in ENROLLMENT_KEYS})
         return 0
-    _cli.show_enrollment(data)
+    _common.show_enrollment(data)
     print()
     if replace:
         print("The current key keeps working until this one is confirmed.")
-    if not _cli.on_terminal():
+    if not _common.on_terminal():
         print(f"Then confirm with: twofactl confirm {args.user} CODE")
         return 0
-    confirmed = _cli.confirm_interactively(client, args.user)
+    confirmed = _common.confirm_interactively(client, args.user)
     if confirmed is None:
-        return _cli.fail("twofactl", "not confirmed; the new key stays pending")
+        return _common.fail("twofactl", "not confirmed; the new key stays pending")
     print(f"Two-step verification is now active for {args.user} with this key.")
-    _cli.show_recovery_codes(confirmed["recovery_codes"])
+    _common.show_recovery_codes(confirmed["recovery_codes"])
     return 0
 
 
 def _confirm(client: Client, args: argparse.Namespace) -> int:
     data = client.request("enroll.confirm", user=args.user, code=args.code)
     if args.json:
-        _cli.print_json({"user": data["user"], "recovery_codes": data["recovery_codes"]})
+        _common.print_json({"user": data["user"], "recovery_codes": data["recovery_codes"]})
         return 0
     print(f"Two-step verification is now active for {args.user}.")
-    _cli.show_recovery_codes(data["recovery_codes"])
+    _common.show_recovery_codes(data["recovery_codes"])
     return 0
 
 
@@ -64,9 +64,9 @@ def _verify(client: Client, args: argparse.Namespace) -> int:
     )
     result = data["result"]
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     elif result == "locked":
-        print(f"{args.user}: locked ({_cli.lock_text({'locked': True, **data})})")
+        print(f"{args.user}: locked ({_common.lock_text({'locked': True, **data})})")
     else:
         print(f"{args.user}: {result}")
     return VERIFY_EXIT.get(result, 1)
@@ -84,11 +84,11 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     if args.users:
         statuses = [client.request("status", user=user) for user in args.users]
     else:
-        statuses = _cli.request_all_pages(client, "list", "users")["users"]
+        statuses = _common.request_all_pages(client, "list", "users")["users"]
     if args.state:
         statuses = [s for s in statuses if s["state"] == args.state]
     if args.json:
-        _cli.print_json(statuses)
+        _common.print_json(statuses)
         return 0
     rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "STRIKES", "LOCK")]
     for s in statuses:
@@ -102,14 +102,14 @@ def _status(client: Client, args: argparse.Namespace) -> int:
                 s["user"],
                 state,
                 s.get("rule", "-"),
-                _cli.when(s.get("enrolled_at")),
-                _cli.when(s.get("last_success")),
+                _common.when(s.get("enrolled_at")),
+                _common.when(s.get("last_success")),
                 str(s.get("failures", 0)),
                 _strikes(s),
-                _cli.lock_text(s),
+                _common.lock_text(s),
             )
         )
-    _cli.print_table(rows)
+    _common.print_table(rows)
     return 0
 
 
@@ -127,7 +127,7 @@ def _strikes(status: dict[str, object]) -> str:
 def _reload(client: Client, args: argparse.Namespace) -> int:
     data = client.request("reload", force=args.force or None)
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     else:
         forced = " (forced past the lock-out guard)" if data.get("forced") else ""
         print(f"Policy reloaded from {data['source']}: {data['rules']} rules{forced}.")
@@ -139,11 +139,13 @@ def _policy_check(client: Client, args: argparse.Namespace) -> int:
         with open(args.file, encoding="utf-8") as policy_file:
             text = policy_file.read()
     except (OSError, UnicodeDecodeError) as exc:
-        return _cli.fail("twofactl", f"cannot read {args.file}: {exc}")
-    report = _cli.request_all_pages(client, "policy.check", "required", text=text, name=args.file)
+        return _common.fail("twofactl", f"cannot read {args.file}: {exc}")
+    report = _common.request_all_pages(
+        client, "policy.check", "required", text=text, name=args.file
+    )
     report["incomplete"] = [r["user"] for r in report["required"] if r["state"] == "incomplete"]
     if args.json:
-        _cli.print_json({"valid": True, **report})
+        _common.print_json({"valid": True, **report})
         return 0
     print(f"{args.file}: valid, {report['rules']} rules.")
     required = report["required"]
@@ -153,7 +155,7 @@ def _policy_check(client: Client, args: argparse.Namespace) -> int:
         print(f"{len(required)} account(s) would be required to give a code:")
         rows = [("USER", "STATE", "RULE")]
         rows += [(r["user"], STATE_NAMES.get(r["state"], r["state"]), r["rule"]) for r in required]
-        _cli.print_table(rows, indent="  ")
+        _common.print_table(rows, indent="  ")
     if report["incomplete"]:
         print(
             "Not set up yet (incomplete): "
@@ -170,7 +172,7 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
         "policy.explain", user=args.user, service=args.service, rhost=getattr(args, "from")
     )
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
         return 0
     origin = f"from {data['rhost']}" if data.get("rhost") else "locally (no remote host)"
     rule = "the default" if data["rule"] == "default" else f"rule {data['rule']!r}"
@@ -188,15 +190,15 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
         try:
             owner = Person.named(args.user)
         except KeyError:
-            return _cli.fail("twofactl", f"--output: {args.user} has no account to own the file")
-        target = _cli.open_recovery_file(args.output, owner)  # written as the user, see files
-    data = _cli.renew_recovery_codes(client, target, user=args.user, code=args.code)
+            return _common.fail("twofactl", f"--output: {args.user} has no account to own the file")
+        target = _common.open_recovery_file(args.output, owner)  # written as the user, see files
+    data = _common.renew_recovery_codes(client, target, user=args.user, code=args.code)
     if args.json and target is None:
-        _cli.print_json(data)
+        _common.print_json(data)
         return 0
-    where = _cli.deliver_recovery_codes(data["recovery_codes"], target)
+    where = _common.deliver_recovery_codes(data["recovery_codes"], target)
     if args.json:
-        _cli.print_json(
+        _common.print_json(
             {"user": args.user, "recovery_codes": len(data["recovery_codes"]), "output": where}
         )
     return 0
@@ -205,7 +207,7 @@ def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
 def _resync(client: Client, args: argparse.Namespace) -> int:
     data = client.request("resync", user=args.user, code1=args.code1, code2=args.code2)
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     elif data["result"] == "accepted":
         print(f"{args.user}: clock offset set to {data['drift']} steps of the code period.")
     else:
@@ -216,7 +218,7 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 def _disable(client: Client, args: argparse.Namespace) -> int:
     data = client.request("disable", user=args.user, code=args.code)
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     else:
         print(
             f"Two-step verification is off for {args.user}; "
@@ -228,7 +230,7 @@ def _disable(client: Client, args: argparse.Namespace) -> int:
 def _unlock(client: Client, args: argparse.Namespace) -> int:
     data = client.request("unlock", user=args.user)
     if args.json:
-        _cli.print_json(data)
+        _common.print_json(data)
     else:
         print(f"{args.user} is unlocked; the failure count is back to 0.")
     return 0
@@ -242,7 +244,7 @@ def _doctor(client: Client, args: argparse.Namespace) -> int:
     )
     checks = doctor.run_checks(client, setup)
     if args.json:
-        _cli.print_json([check.as_dict() for check in checks])
+        _common.print_json([check.as_dict() for check in checks])
     else:
         for check in checks:
             print(check.line())
@@ -252,15 +254,15 @@ def _doctor(client: Client, args: argparse.Namespace) -> int:
 def _try_login(client: Client, args: argparse.Namespace) -> int:
     from . import trylogin
 
-    if not _cli.on_terminal():
-        return _cli.fail("twofactl", "try-login needs a terminal to ask the questions on")
+    if not _common.on_terminal():
+        return _common.fail("twofactl", "try-login needs a terminal to ask the questions on")
     terminal = trylogin.Terminal(info_to_stderr=args.json)
     terminal.say(
         f"Authenticating {args.user} as the PAM service {args.service!r} would:", error=False
     )
     outcome = trylogin.authenticate(args.service, args.user, terminal, args.rhost)
     if args.json:
-        _cli.print_json(
+        _common.print_json(
             {"user": args.user, "service": args.service, "rhost": args.rhost, "ok": outcome.ok}
             | dataclasses.asdict(outcome)
         )
@@ -269,7 +271,9 @@ def _try_login(client: Client, args: argparse.Namespace) -> int:
         print(f"Success: {args.user} could log in through {args.service}.")
         return 0
     stage = "authentication" if not outcome.authenticated else "account check"
-    return _cli.fail("twofactl", f"{args.user} could NOT log in: {stage} failed: {outcome.message}")
+    return _common.fail(
+        "twofactl", f"{args.user} could NOT log in: {stage} failed: {outcome.message}"
+    )
 
 
 def _import(client: Client, args: argparse.Namespace) -> int:
@@ -287,12 +291,12 @@ def _import(client: Client, args: argparse.Namespace) -> int:
         try:
             entries, skipped = migrate.read_oath(args.file)
         except migrate.Unusable as exc:
-            return _cli.fail("twofactl", f"cannot import: {exc}")
+            return _common.fail("twofactl", f"cannot import: {exc}")
         report += [{"user": who, "result": "skipped", "reason": why} for who, why in skipped]
     for entry in entries:
         report.append(_import_one(client, entry, args.replace))
     if args.json:
-        _cli.print_json(report)
+        _common.print_json(report)
     else:
         for row in report:
             reason = f": {row['reason']}" if row.get("reason") else ""
@@ -350,16 +354,16 @@ def _own_code(sub: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser, commands = _cli.new_parser(
+    parser, commands = _common.new_parser(
         "twofactl",
         "Manage two-step verification for the accounts on this machine.",
         "twofactl status",
     )
 
     def command(
-        name: str, handler: _cli.Command, help: str, example: str
+        name: str, handler: _common.Command, help: str, example: str
     ) -> argparse.ArgumentParser:
-        return _cli.add_command(commands, name, handler, help, example)
+        return _common.add_command(commands, name, handler, help, example)
 
     sub = command(
         "enroll", _enroll, "start setting up a user: new key, QR code", "twofactl enroll alice"
@@ -462,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.set_defaults(help_parser=imports)
     sources = imports.add_subparsers(title="sources", metavar="SOURCE")
-    sub = _cli.add_command(
+    sub = _common.add_command(
         sources,
         "google-authenticator",
         _import,
@@ -478,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(homes restored from a backup, say)",
     )
     sub.add_argument("--replace", action="store_true", help="overwrite users already enrolled")
-    sub = _cli.add_command(
+    sub = _common.add_command(
         sources,
         "oath",
         _import,
@@ -507,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     policy.set_defaults(help_parser=policy)
     policy_commands = policy.add_subparsers(title="commands", metavar="COMMAND")
-    sub = _cli.add_command(
+    sub = _common.add_command(
         policy_commands,
         "check",
         _policy_check,
@@ -515,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
         "twofactl policy check /etc/twofa/policy.yaml",
     )
     sub.add_argument("file", nargs="?", default=DEFAULT_POLICY, metavar="FILE")
-    sub = _cli.add_command(
+    sub = _common.add_command(
         policy_commands,
         "explain",
         _policy_explain,
@@ -529,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _cli.run(build_parser(), argv)
+    return _common.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

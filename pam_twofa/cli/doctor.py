@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .client import Client, ClientError
+from ..client import Client, ClientError
 
 PAM_DIR = "/etc/pam.d"
 HOOK_NAME = "pam_twofa/hook.py"

@@ -16,9 +16,9 @@ import pwd
 import time
 from dataclasses import dataclass, field
 
+from ..protocol import MAX_WINDOW
 from . import files
 from .asuser import Person
-from .protocol import MAX_WINDOW
 
 MAX_FILE_BYTES = 64 * 1024
 MAX_OATH_BYTES = 16 * 1024 * 1024  # ~200,000 accounts' lines

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import display
+from .. import display
+from ..client import Client, ClientError, RequestFailed, default_socket_path
 from .asuser import Person
-from .client import Client, ClientError, RequestFailed, default_socket_path
 from .files import FileRefused, PrivateFile
 
 Command = Callable[[Client, argparse.Namespace], int]
