@@ -3,7 +3,9 @@
 pam_python compiles hook.py from its source at every login, which costs about a
 millisecond for each hundred lines; this module comes from its .pyc. It imports only
 the standard library and this package, lets no exception escape, and leaves every
-decision to twofad: see login.py for the flow.
+decision to twofad. It builds what login.Login talks to, the PAM conversation and the
+connection to twofad, and closes that connection when the login is over: see login.py
+for the flow, which does no I/O of its own.
 """
 
 TYPE_CHECKING = False
@@ -66,6 +68,7 @@ def authenticate(pamh: "Any", argv: "list[str]") -> int:
     """pam_sm_authenticate's work: ask twofad, talk to the person, say what PAM returns."""
     try:
         from . import login as _login
+        from .client import Client
 
         options = _login.Options.parse(list(argv[1:]))
         talk = _Conversation(pamh, options)
@@ -75,8 +78,11 @@ def authenticate(pamh: "Any", argv: "list[str]") -> int:
             return pamh.PAM_USER_UNKNOWN
         if not user:
             return pamh.PAM_USER_UNKNOWN
-        attempt = _login.Login(options, talk, str(user), pamh.service, pamh.rhost or None)
-        outcome = attempt.run()
+        with Client(options.socket, options.timeout) as client:
+            attempt = _login.Login(
+                options, talk, client, str(user), pamh.service, pamh.rhost or None
+            )
+            outcome = attempt.run()
         if outcome == _login.SUCCESS and attempt.authtok is not None:
             pamh.authtok = attempt.authtok
         return _outcome_code(pamh, _login, outcome)

@@ -1,13 +1,15 @@
 """What happens at a login, between asking twofad and talking to the person.
 
-The PAM hook adapts pam_python's handle to the small Conversation interface below and
-maps the Outcome back to a PAM code; everything in between lives here, so the flow can
-be read top to bottom and exercised without a PAM stack.  The daemon decides; this
-only asks it, relays its answers, and chooses the words.
+The PAM hook (entry.py) adapts pam_python's handle to the small Conversation interface
+below, opens the Client, and maps the outcome back to a PAM code; everything in between
+lives here, so the flow can be read top to bottom.  It does no I/O of its own: the
+person and the daemon are both handed in, which lets a test drive every path with a
+scripted conversation and a scripted daemon (tests/unit/test_login.py).  The daemon
+decides; this only asks it, relays its answers, and chooses the words.
 """
 
 from . import protocol as p
-from .client import Client, RequestFailed, Unavailable
+from .client import RequestFailed, Unavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,6 +23,15 @@ if TYPE_CHECKING:
         def error(self, text: str) -> None: ...
 
         def log(self, text: str, *, warning: bool = False) -> None: ...
+
+    class Daemon(Protocol):
+        """What Login needs of client.Client: one request at a time.
+
+        It raises client.Unavailable when twofad cannot be reached or does not answer
+        in time, and client.RequestFailed(code, message) when it answers with an error.
+        """
+
+        def request(self, op: str, **fields: "Any") -> "dict[str, Any]": ...
 
 
 # Outcomes, mapped to PAM return codes by the hook.
@@ -76,12 +87,16 @@ def _positive(value: str) -> bool:
 
 
 class Login:
-    """One authentication: a user, the PAM service and remote host, and a person."""
+    """One authentication: a user, the PAM service and remote host, a person and twofad.
+
+    The caller owns the client (opens and closes it); Login only sends it requests.
+    """
 
     def __init__(
         self,
         options: "Options",
         conversation: "Conversation",
+        client: "Daemon",
         user: str,
         service: "str | None",
         rhost: "str | None",
@@ -94,14 +109,13 @@ class Login:
         self.authtok: str | None = None  # set only in single-prompt mode
         self._typed: str | None = None  # the single-prompt answer, once asked
         self._digits = 6
-        self._client = Client(options.socket, options.timeout)
+        self._client = client
 
     def run(self) -> str:
         for argument in self.options.unknown:
             self.talk.log(f"ignoring unknown argument {argument!r}", warning=True)
         try:
-            with self._client:
-                return self._run()
+            return self._run()
         except Unavailable as exc:
             return self._unavailable(str(exc))
 

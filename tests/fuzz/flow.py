@@ -251,11 +251,10 @@ def run_login(case: LoginCase) -> None:
     """Run the login; raise Failure if its outcome is not what the daemon allowed."""
     options = login.Options.parse(list(case.arguments))
     person = Person(case.answers)
-    attempt = login.Login(options, person, case.user, case.service, case.rhost)
     daemon = ScriptedDaemon(
         {op: list(queue) for op, queue in case.replies.items()}, options.fail_open
     )
-    attempt._client = daemon  # type: ignore[assignment]
+    attempt = login.Login(options, person, daemon, case.user, case.service, case.rhost)
     outcome = attempt.run()
     if outcome not in OUTCOMES:
         raise Failure(f"unknown outcome {outcome!r}")
