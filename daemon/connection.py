@@ -96,6 +96,10 @@ class Connections:
         self._per_uid[peer.uid] = self._per_uid.get(peer.uid, 0) + 1
         return None
 
+    def has_room(self, uid: int) -> bool:
+        """Whether `uid` may open another connection now (root always may)."""
+        return uid == 0 or self._per_uid.get(uid, 0) < self.limits.max_per_uid
+
     def forget(self, connection: ClientConnection) -> None:
         self.scheduler.forget(connection)
         if connection not in self._open:

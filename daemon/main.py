@@ -219,14 +219,14 @@ async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server)
-    listening.setblocking(False)
-    async with await loop.create_unix_server(
-        server.connection, sock=listening, backlog=socket.SOMAXCONN
-    ) as unix_server:
+    listener = server.listen(listening)
+    try:
         audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")
         systemd.notify("READY=1")
         await stop.wait()
         systemd.notify("STOPPING=1")
         audit.note("stopping")
-        unix_server.close()
+    finally:
+        listener.close()
         await server.close_connections()
+        listening.close()

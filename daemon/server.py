@@ -22,6 +22,7 @@ from . import access, names, policy_file
 from .access import AccessDenied, Grant, Peer
 from .audit import Audit
 from .connection import ClientConnection, Connections, Limits
+from .listener import Listener
 from .policy import Policy
 from .policy_file import PolicyError
 from .ratelimit import RateLimit
@@ -105,8 +106,15 @@ class Server:
     # --- connections -------------------------------------------------------------
 
     def connection(self) -> ClientConnection:
-        """A protocol for one new client: pass as the factory to ``create_unix_server``."""
+        """A protocol for one new client, as the listener (or a test) accepts one."""
         return ClientConnection(self._respond, self._connections, self.audit)
+
+    def listen(self, sock: socket.socket) -> Listener:
+        """Start accepting on `sock`; the caller closes what this returns, then the
+        connections (``close_connections``)."""
+        listener = Listener(sock, self.connection, self._connections, self.audit)
+        listener.start()
+        return listener
 
     async def close_connections(self) -> None:
         """At stop: new clients are refused, replies already made still go out."""

@@ -101,12 +101,6 @@ def test_a_pipelined_flood_of_costly_requests_delays_no_login(stack: Stack) -> N
     assert figures.get("answers.rate_limited", 0) > 0, figures
 
 
-@pytest.mark.xfail(
-    reason="a connect/close loop keeps twofad's listen backlog (SOMAXCONN) full of doomed "
-    "connections, each a transport the event loop builds and tears down, and root's "
-    "connection waits its turn among them for over 5 s; see bench/local_flood.py",
-    strict=False,
-)
 def test_a_connect_close_loop_beside_the_flood_delays_no_login(stack: Stack) -> None:
     figures = _logins_while_flooding(stack, churn=True)
     assert figures.get("answers.rate_limited", 0) > 0, figures
