@@ -21,7 +21,8 @@ EXPIRING_OPERATIONS = frozenset({"verify"})
 EXPIRY_GRACE = 1.0
 # How a daemon that closed the connection shows itself: EPIPE as we send, ECONNRESET
 # (a close with our request unread) or the end of the stream as we read.
-_CLOSED_ERRNOS = frozenset({32, 104})  # EPIPE, ECONNRESET (errno would cost an import)
+_EPIPE = 32  # (the errno module would cost the hook an import)
+_CLOSED_ERRNOS = frozenset({_EPIPE, 104})  # and ECONNRESET
 
 
 def default_socket_path() -> str:
@@ -190,7 +191,10 @@ class Client:
             self.close()
             raise Unavailable(f"twofad did not answer within {wait:g} s") from None
         except OSError as exc:
+            refusal = self._refusal_left(sock) if exc.errno == _EPIPE else None
             self.close()
+            if refusal is not None:  # turned away at the door before we wrote: say why
+                return refusal
             closed_on_us = exc.errno in _CLOSED_ERRNOS or isinstance(exc, _Closed)
             if closed_on_us and not answered and not self._lines.pending and not last_try:
                 raise _Unread from None
@@ -198,6 +202,16 @@ class Client:
         except p.ProtocolError as exc:
             self.close()
             raise RequestFailed(exc.code, exc.message) from None
+
+    def _refusal_left(self, sock: "Any") -> "p.Response | None":
+        """The "busy" a daemon sent before closing on us, if it is there to read."""
+        try:
+            sock.setblocking(False)
+            lines = list(self._lines.feed(sock.recv(65536)))
+            response = p.decode_response(lines[0]) if lines else None
+        except (OSError, p.ProtocolError):
+            return None
+        return response if response is not None and response.code == p.BUSY else None
 
     def _read_line(self, sock: "Any") -> bytes:
         while not self._received:

@@ -108,7 +108,7 @@ def test_writing_to_a_daemon_that_closed_first_is_unavailable_not_sigpipe(
         timeout=30,
     )
     assert run.returncode == 0, (run.returncode, run.stderr)
-    assert run.stdout.startswith("unavailable:"), run.stdout
+    assert run.stdout.startswith("unavailable: twofad is busy"), run.stdout  # and why
 
 
 class _ClosesOnUnread:
