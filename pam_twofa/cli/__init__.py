@@ -5,9 +5,11 @@ login, client, protocol, display) stays apart and small: nothing below is import
 login. The modules, by job:
 
 - ctl, user: the two commands' parsers and `main`; `python -m pam_twofa.cli.ctl`
-  (or `.user`) runs them.
-- _common: what both share (options, errors to exit codes, output, the set-up screen
-  and recovery codes handed over).
+  (or `.user`) runs them. twofactl's commands are in _ctl_accounts, _ctl_checks,
+  _ctl_import and _ctl_policy, one module a job, each with its table of commands.
+- _common (commands as data, options, failures to exit codes, output) and _delivery
+  (the set-up screen, its confirmation, recovery codes printed or written): what both
+  commands share.
 - doctor (is two-step verification really in force), trylogin (a real PAM login
   driven from the terminal).
 - migrate (secrets other TOTP modules left behind), files and asuser (a person's files,

@@ -1,4 +1,11 @@
-"""What twofactl and twofa share: the socket option, JSON output, and failing cleanly."""
+"""What twofactl and twofa share: their parsers, running a command, and its output.
+
+The common options (--socket, --json) before or after a command's name; commands
+written as data (Command, Group, arg: a name, a handler, a help line, an example and
+the arguments), which add_commands turns into argparse subcommands; one line and exit 1
+for every failure, never a traceback; JSON, tables and times as both print them. What
+they hand a person (the set-up screen, recovery codes) is in _delivery.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,14 @@ import argparse
 import datetime
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .. import display
 from ..client import Client, ClientError, RequestFailed, default_socket_path
-from .asuser import Person
-from .files import FileRefused, PrivateFile
+from .files import FileRefused
 
-Command = Callable[[Client, argparse.Namespace], int]
+Handler = Callable[[Client, argparse.Namespace], int]
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -47,7 +53,7 @@ def new_parser(prog: str, description: str, example: str) -> tuple[argparse.Argu
 
 
 def add_command(
-    commands: Any, name: str, handler: Command, help: str, example: str
+    commands: Any, name: str, handler: Handler, help: str, example: str
 ) -> argparse.ArgumentParser:
     """A subcommand with its own --help, an example, and the common options."""
     sub: argparse.ArgumentParser = commands.add_parser(
@@ -56,6 +62,83 @@ def add_command(
     add_common_options(sub, sub=True)
     sub.set_defaults(command=handler)
     return sub
+
+
+def add_group(
+    commands: Any, name: str, help: str, description: str, examples: Sequence[str], kind: str
+) -> Any:
+    """A command holding commands of its own, and the set they go in.
+
+    Named without one of them, it prints its own help (see `run`). `kind` names what
+    follows it in the usage line: "command" gives COMMAND under the title "commands".
+    """
+    group: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples: " + "\n          ".join(examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    group.set_defaults(help_parser=group)
+    return group.add_subparsers(title=f"{kind}s", metavar=kind.upper())
+
+
+# --- commands as data: each command module lists its own; add_commands builds them ------
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a command, as argparse.add_argument takes it (see `arg`)."""
+
+    names: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*names: str, **options: Any) -> Arg:
+    return Arg(names, options)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: what runs it, its help line, an example, and its arguments."""
+
+    name: str
+    handler: Handler
+    help: str
+    example: str
+    args: tuple[Arg, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A command holding commands of its own (`twofactl policy check`).
+
+    Named without one of them, it prints its own help (exit 2) rather than failing.
+    """
+
+    name: str
+    help: str
+    description: str
+    examples: tuple[str, ...]
+    kind: str  # what follows the group's name: "command" shows COMMAND, titled "commands"
+    commands: tuple[Command, ...]
+
+
+def add_commands(commands: Any, table: Iterable[Command | Group]) -> None:
+    """Put every command of `table` in a parser's set, in the table's order (that of --help)."""
+    for entry in table:
+        if isinstance(entry, Group):
+            inner = add_group(
+                commands, entry.name, entry.help, entry.description, entry.examples, entry.kind
+            )
+            add_commands(inner, entry.commands)
+            continue
+        sub = add_command(commands, entry.name, entry.handler, entry.help, entry.example)
+        if entry.defaults:
+            sub.set_defaults(**entry.defaults)
+        for argument in entry.args:
+            sub.add_argument(*argument.names, **argument.options)
 
 
 def request_all_pages(client: Client, op: str, key: str, **fields: Any) -> dict[str, Any]:
@@ -79,7 +162,7 @@ def request_all_pages(client: Client, op: str, key: str, **fields: Any) -> dict[
 def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, run the chosen command, and turn every failure into one line and exit 1."""
     args = parser.parse_args(argv)
-    command: Command | None = getattr(args, "command", None)
+    command: Handler | None = getattr(args, "command", None)
     if command is None:  # a command group named without its subcommand says what it has
         getattr(args, "help_parser", parser).print_help(sys.stderr)
         return 2
@@ -109,7 +192,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def print_table(rows: list[tuple[str, ...]], indent: str = "") -> None:
+def print_table(rows: Sequence[tuple[str, ...]], indent: str = "") -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -129,66 +212,3 @@ def lock_text(status: dict[str, Any]) -> str:
     if status.get("locked"):
         return f"locked ({status.get('retry_after')} s left)"
     return "-"
-
-
-def show_enrollment(data: dict[str, Any]) -> None:
-    """The set-up screen: QR code, the key in groups of four, and the URI to paste."""
-    print("\n".join(display.enrollment_intro()))
-    print()
-    print("\n".join(display.enrollment_details(data)))
-
-
-def show_recovery_codes(codes: list[str]) -> None:
-    print("\n".join(display.recovery_codes(codes)))
-
-
-def on_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def confirm_interactively(client: Client, user: str, tries: int = 3) -> dict[str, Any] | None:
-    """Ask for a code from the app until one confirms the pending key (or tries run out)."""
-    import getpass
-
-    for attempt in range(1, tries + 1):
-        try:
-            code = getpass.getpass("Enter the code from the app to confirm: ")
-        except EOFError:
-            return None
-        try:
-            return client.request("enroll.confirm", user=user, code=code)
-        except RequestFailed as exc:
-            if exc.code not in ("invalid_code", "bad_request") or attempt == tries:
-                raise
-            print("That code does not match; wait for the next one and try again.", file=sys.stderr)
-    return None
-
-
-def open_recovery_file(output: str | None, owner: Person | None = None) -> PrivateFile | None:
-    """The file the codes will go to, opened before they are made (None: print them).
-
-    `owner`: whose file it is (written with their rights); None, the caller's own.
-    """
-    return PrivateFile(output, owner) if output is not None else None
-
-
-def renew_recovery_codes(
-    client: Client, target: PrivateFile | None, **fields: Any
-) -> dict[str, Any]:
-    """Ask for new codes; if that fails, the file opened for them goes too."""
-    try:
-        return client.request("recovery.regenerate", **fields)
-    except BaseException:
-        if target is not None:
-            target.discard()
-        raise
-
-
-def deliver_recovery_codes(codes: list[str], target: PrivateFile | None) -> str:
-    """Print the codes, or write them to their private .txt file; say where they went."""
-    if target is None:
-        show_recovery_codes(codes)
-        return "printed"
-    target.commit("\n".join(display.recovery_codes(codes)) + "\n")
-    print(f"Recovery codes written to {target.path} (mode 0600).")
-    return target.path

@@ -14,6 +14,7 @@ import ctypes.util
 import getpass
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 PAM_PROMPT_ECHO_OFF = 1
 PAM_PROMPT_ECHO_ON = 2
@@ -93,13 +94,14 @@ def authenticate(service: str, user: str, terminal: Terminal, rhost: str | None 
     """pam_authenticate then pam_acct_mgmt for `user`, as `service` would run them."""
     libpam, libc = _libraries()
 
-    def converse(count, messages, responses, appdata):  # type: ignore[no-untyped-def]
+    # The pointers libpam passes, as ctypes gives them: typed loosely, as ctypes is.
+    def converse(count: int, messages: Any, responses: Any, appdata: Any) -> int:
         try:
             return answer_all(count, messages, responses)
         except BaseException:
             return PAM_CONV_ERR
 
-    def answer_all(count, messages, responses):  # type: ignore[no-untyped-def]
+    def answer_all(count: int, messages: Any, responses: Any) -> int:
         replies = libc.calloc(count, ctypes.sizeof(_Response))
         if not replies:
             return PAM_BUF_ERR

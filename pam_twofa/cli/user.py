@@ -15,7 +15,8 @@ import sys
 from typing import Any
 
 from ..client import Client
-from . import _common
+from . import _common, _delivery
+from ._common import Command, arg
 
 
 def _me() -> str:
@@ -59,12 +60,12 @@ def _enroll(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _common.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
         return 0
-    _common.show_enrollment(data)
+    _delivery.show_enrollment(data)
     print()
-    if not _common.on_terminal():
+    if not _delivery.on_terminal():
         print("Add the key to your app, then switch it on with: twofa confirm CODE")
         return 0
-    confirmed = _common.confirm_interactively(client, user)
+    confirmed = _delivery.confirm_interactively(client, user)
     if confirmed is None:
         return _common.fail("twofa", "not confirmed; nothing was switched on")
     return _activated(confirmed, args)
@@ -82,7 +83,7 @@ def _activated(confirmed: dict[str, Any], args: argparse.Namespace) -> int:
         )
         return 0
     print("Two-step verification is now active.")
-    _common.show_recovery_codes(confirmed["recovery_codes"])
+    _delivery.show_recovery_codes(confirmed["recovery_codes"])
     return 0
 
 
@@ -93,22 +94,16 @@ def _show_qr(client: Client, args: argparse.Namespace) -> int:
         return 0
     print("Your current key, to add another device (it makes the same codes):")
     print()
-    _common.show_enrollment(data)
+    _delivery.show_enrollment(data)
     return 0
 
 
 def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
-    target = _common.open_recovery_file(args.output)  # before the old codes are gone
-    data = _common.renew_recovery_codes(client, target, user=_me(), code=_current_code(args))
-    if args.json and target is None:
-        _common.print_json(data)
-        return 0
-    where = _common.deliver_recovery_codes(data["recovery_codes"], target)
-    if args.json:
-        _common.print_json(
-            {"user": data["user"], "recovery_codes": len(data["recovery_codes"]), "output": where}
-        )
-    return 0
+    target = _delivery.open_recovery_file(args.output)  # before the old codes are gone
+    code = _current_code(args)
+    return _delivery.regenerate_recovery_codes(
+        client, target, as_json=args.json, user=_me(), code=code
+    )
 
 
 def _disable(client: Client, args: argparse.Namespace) -> int:
@@ -131,57 +126,62 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
     return 0 if data["result"] == "accepted" else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser, commands = _common.new_parser(
-        "twofa", "Set up and manage two-step verification for your own account.", "twofa enroll"
-    )
+CODE = arg("--code", help="a current code (asked for on the terminal if not given)")
 
-    def command(
-        name: str, handler: _common.Command, help: str, example: str
-    ) -> argparse.ArgumentParser:
-        return _common.add_command(commands, name, handler, help, example)
-
-    def with_code(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--code", help="a current code (asked for on the terminal if not given)")
-
-    command("status", _status, "show whether two-step verification is on", "twofa status")
-    sub = command("enroll", _enroll, "set up your authenticator app", "twofa enroll")
-    sub.add_argument(
-        "--replace", action="store_true", help="replace your key (needs a current code)"
-    )
-    with_code(sub)
-    sub = command(
+COMMANDS = (
+    Command("status", _status, "show whether two-step verification is on", "twofa status"),
+    Command(
+        "enroll",
+        _enroll,
+        "set up your authenticator app",
+        "twofa enroll",
+        (
+            arg("--replace", action="store_true", help="replace your key (needs a current code)"),
+            CODE,
+        ),
+    ),
+    Command(
         "confirm",
         _confirm,
         "switch on the key `twofa enroll` showed, with a code from your app",
         "twofa confirm 123456",
-    )
-    sub.add_argument("code", metavar="CODE")
-    sub = command(
-        "show-qr", _show_qr, "show your key again, to add a second device", "twofa show-qr"
-    )
-    with_code(sub)
-    sub = command(
+        (arg("code", metavar="CODE"),),
+    ),
+    Command(
+        "show-qr", _show_qr, "show your key again, to add a second device", "twofa show-qr", (CODE,)
+    ),
+    Command(
         "recovery-codes",
         _recovery_codes,
         "replace your recovery codes with new ones",
         "twofa recovery-codes --regenerate --output ~/recovery-codes.txt",
-    )
-    sub.add_argument(
-        "--regenerate", action="store_true", required=True, help="required: replace the codes"
-    )
-    sub.add_argument("--output", metavar="FILE", help="write them to FILE (.txt, mode 0600)")
-    with_code(sub)
-    sub = command("disable", _disable, "switch two-step verification off", "twofa disable")
-    with_code(sub)
-    sub = command(
+        (
+            arg(
+                "--regenerate",
+                action="store_true",
+                required=True,
+                help="required: replace the codes",
+            ),
+            arg("--output", metavar="FILE", help="write them to FILE (.txt, mode 0600)"),
+            CODE,
+        ),
+    ),
+    Command("disable", _disable, "switch two-step verification off", "twofa disable", (CODE,)),
+    Command(
         "resync",
         _resync,
         "if your phone's clock is off: give two codes in a row",
         "twofa resync 123456 654321",
+        (arg("code1"), arg("code2")),
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser, commands = _common.new_parser(
+        "twofa", "Set up and manage two-step verification for your own account.", "twofa enroll"
     )
-    sub.add_argument("code1")
-    sub.add_argument("code2")
+    _common.add_commands(commands, COMMANDS)
     return parser
 
 

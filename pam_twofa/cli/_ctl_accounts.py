@@ -1,0 +1,260 @@
+"""twofactl's commands on accounts: set-up, status, codes, lock-outs, switching off.
+
+Each handler sends one request (enroll.begin, status, verify, ...) and prints its answer
+for a person or, with --json, for a program; COMMANDS lists them with their arguments,
+in the order --help shows them. Who may do which is the daemon's to decide.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..client import Client
+from . import _common, _delivery
+from ._common import Command, arg
+from .asuser import Person
+
+VERIFY_EXIT = {"accepted": 0}
+
+ENROLLMENT_KEYS = ("user", "secret", "uri", "qr", "issuer", "algorithm", "digits", "period")
+
+STATE_NAMES = {
+    "enabled": "Enabled",
+    "disabled": "Disabled",
+    "incomplete": "Incomplete",
+    "locked": "Locked",
+}
+
+
+def _enroll(client: Client, args: argparse.Namespace) -> int:
+    return _begin(client, args, replace=False)
+
+
+def _reset(client: Client, args: argparse.Namespace) -> int:
+    return _begin(client, args, replace=True, code=args.code)
+
+
+def _begin(
+    client: Client, args: argparse.Namespace, *, replace: bool, code: str | None = None
+) -> int:
+    """A new pending key: shown, and on a terminal confirmed there and then."""
+    data = client.request("enroll.begin", user=args.user, replace=replace or None, code=code)
+    if args.json:
+        _common.print_json({key: data[key] for key in ENROLLMENT_KEYS})
+        return 0
+    _delivery.show_enrollment(data)
+    print()
+    if replace:
+        print("The current key keeps working until this one is confirmed.")
+    if not _delivery.on_terminal():
+        print(f"Then confirm with: twofactl confirm {args.user} CODE")
+        return 0
+    confirmed = _delivery.confirm_interactively(client, args.user)
+    if confirmed is None:
+        return _common.fail("twofactl", "not confirmed; the new key stays pending")
+    print(f"Two-step verification is now active for {args.user} with this key.")
+    _delivery.show_recovery_codes(confirmed["recovery_codes"])
+    return 0
+
+
+def _confirm(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("enroll.confirm", user=args.user, code=args.code)
+    if args.json:
+        _common.print_json({"user": data["user"], "recovery_codes": data["recovery_codes"]})
+        return 0
+    print(f"Two-step verification is now active for {args.user}.")
+    _delivery.show_recovery_codes(data["recovery_codes"])
+    return 0
+
+
+def _verify(client: Client, args: argparse.Namespace) -> int:
+    data = client.request(
+        "verify", user=args.user, code=args.code, service=args.service, rhost=args.rhost
+    )
+    result = data["result"]
+    if args.json:
+        _common.print_json(data)
+    elif result == "locked":
+        print(f"{args.user}: locked ({_common.lock_text({'locked': True, **data})})")
+    else:
+        print(f"{args.user}: {result}")
+    return VERIFY_EXIT.get(result, 1)
+
+
+def _status(client: Client, args: argparse.Namespace) -> int:
+    if args.users:
+        statuses = [client.request("status", user=user) for user in args.users]
+    else:
+        statuses = _common.request_all_pages(client, "list", "users")["users"]
+    if args.state:
+        statuses = [s for s in statuses if s["state"] == args.state]
+    if args.json:
+        _common.print_json(statuses)
+        return 0
+    rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "STRIKES", "LOCK")]
+    for s in statuses:
+        state = STATE_NAMES.get(s["state"], s["state"])
+        if s.get("renewal_pending"):
+            state += " (new key pending)"
+        elif s.get("enrollment") == "pending":
+            state += " (set-up pending)"
+        rows.append(
+            (
+                s["user"],
+                state,
+                s.get("rule", "-"),
+                _common.when(s.get("enrolled_at")),
+                _common.when(s.get("last_success")),
+                str(s.get("failures", 0)),
+                _strikes(s),
+                _common.lock_text(s),
+            )
+        )
+    _common.print_table(rows)
+    return 0
+
+
+def _strikes(status: dict[str, object]) -> str:
+    """The lifetime count against its limit, `3/100`: how close the hard lock is.
+
+    FAILURES beside it is the count in a row, which a success resets and the back-off
+    follows; strikes stay until an unlock or a new key (see lockout.hard_after).
+    """
+    if "strikes" not in status:
+        return "-"
+    return f"{status['strikes']}/{status.get('hard_after', '?')}"
+
+
+def _disable(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("disable", user=args.user, code=args.code)
+    if args.json:
+        _common.print_json(data)
+    else:
+        print(
+            f"Two-step verification is off for {args.user}; "
+            "their secret and recovery codes are gone."
+        )
+    return 0
+
+
+def _unlock(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("unlock", user=args.user)
+    if args.json:
+        _common.print_json(data)
+    else:
+        print(f"{args.user} is unlocked; the failure count is back to 0.")
+    return 0
+
+
+def _recovery_codes(client: Client, args: argparse.Namespace) -> int:
+    target = None
+    if args.output:
+        try:
+            owner = Person.named(args.user)
+        except KeyError:
+            return _common.fail("twofactl", f"--output: {args.user} has no account to own the file")
+        target = _delivery.open_recovery_file(args.output, owner)  # written as the user, see files
+    return _delivery.regenerate_recovery_codes(
+        client, target, as_json=args.json, user=args.user, code=args.code
+    )
+
+
+def _resync(client: Client, args: argparse.Namespace) -> int:
+    data = client.request("resync", user=args.user, code1=args.code1, code2=args.code2)
+    if args.json:
+        _common.print_json(data)
+    elif data["result"] == "accepted":
+        print(f"{args.user}: clock offset set to {data['drift']} steps of the code period.")
+    else:
+        print(f"{args.user}: {data['result']}: no two consecutive codes within 10 minutes")
+    return 0 if data["result"] == "accepted" else 1
+
+
+# --code: an administrator acting on their own account proves it, as anyone must.
+OWN_CODE = arg("--code", help="a current code of USER's: needed only when USER is you (not root)")
+USER = arg("user")
+
+COMMANDS = (
+    Command(
+        "enroll",
+        _enroll,
+        "start setting up a user: new key, QR code",
+        "twofactl enroll alice",
+        (USER,),
+    ),
+    Command(
+        "confirm",
+        _confirm,
+        "finish a set-up with a code from the app; prints recovery codes",
+        "twofactl confirm alice 123456",
+        (USER, arg("code")),
+    ),
+    Command(
+        "verify",
+        _verify,
+        "check a code as a login would (root only); consumes it",
+        "twofactl verify alice 123456",
+        (
+            USER,
+            arg("code"),
+            arg("--service", help="PAM service to report (for the log)"),
+            arg("--rhost", help="remote host to report (for the log)"),
+        ),
+    ),
+    Command(
+        "status",
+        _status,
+        "list enrolled users and those the policy requires: state, rule, last login, counts, lock",
+        "twofactl status --state incomplete",
+        (
+            arg("users", nargs="*", metavar="USER"),
+            arg("--state", choices=tuple(STATE_NAMES), help="only users in this state"),
+        ),
+    ),
+    Command(
+        "disable",
+        _disable,
+        "switch two-step verification off for a user (e.g. a lost phone)",
+        "twofactl disable alice",
+        (USER, OWN_CODE),
+    ),
+    Command(
+        "unlock", _unlock, "lift a lock-out after failed codes", "twofactl unlock alice", (USER,)
+    ),
+    Command(
+        "reset",
+        _reset,
+        "give a user a new key (a new phone); the old one works until the new is confirmed",
+        "twofactl reset alice",
+        (USER, OWN_CODE),
+    ),
+    Command(
+        "recovery-codes",
+        _recovery_codes,
+        "make a user's new single-use recovery codes (the old ones stop working)",
+        "twofactl recovery-codes alice --regenerate --output /home/alice/recovery-codes.txt",
+        (
+            USER,
+            arg(
+                "--regenerate",
+                action="store_true",
+                required=True,
+                help="required: replace the codes",
+            ),
+            arg(
+                "--output",
+                metavar="FILE",
+                help="write them to FILE (.txt, mode 0600), as the user: "
+                "only where they could write",
+            ),
+            OWN_CODE,
+        ),
+    ),
+    Command(
+        "resync",
+        _resync,
+        "fix a phone whose clock is off: two consecutive codes, searched within 10 minutes",
+        "twofactl resync alice 123456 654321",
+        (USER, arg("code1"), arg("code2")),
+    ),
+)
