@@ -10,8 +10,9 @@ login. The modules, by job:
 - _common (commands as data, options, failures to exit codes, output) and _delivery
   (the set-up screen, its confirmation, recovery codes printed or written): what both
   commands share.
-- doctor (is two-step verification really in force), trylogin (a real PAM login
-  driven from the terminal).
+- doctor (is two-step verification really in force; its checks), pamconf and sshdconf
+  (the PAM files and sshd's settings, read as the system reads them), trylogin (a
+  real PAM login driven from the terminal).
 - migrate (secrets other TOTP modules left behind), files and asuser (a person's files,
   read and written with that person's rights).
 

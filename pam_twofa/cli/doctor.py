@@ -3,6 +3,7 @@
 Each check looks at one thing an administrator can get wrong: the daemon, the policy,
 where the hook sits in the PAM stacks, what sshd really runs (`sshd -T`), the clock,
 the files that guard the secrets, and whether an administrator can still log in.
+The PAM files and sshd's settings are read by pamconf and sshdconf; here they are judged.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..client import Client, ClientError
+from . import pamconf, sshdconf
 
 PAM_DIR = "/etc/pam.d"
-HOOK_NAME = "pam_twofa/hook.py"
 TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
 
 
@@ -108,108 +109,13 @@ def _policy(client: Client, facts: dict[str, Any] | None) -> Check:
 # --- PAM --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Line:
-    control: str
-    module: str
-    arguments: tuple[str, ...]
-    origin: str
-
-
-def _auth_lines(pam_dir: str, service: str, depth: int = 0) -> list[_Line]:
-    """The auth lines of a PAM service, with @include and include/substack expanded."""
-    path = os.path.join(pam_dir, service)
-    if depth > 8:
-        return []
-    with open(path, encoding="utf-8") as stack:
-        text = stack.read()
-    lines: list[_Line] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        words = _pam_words(raw.split("#", 1)[0])
-        if not words:
-            continue
-        if words[0] == "@include" and len(words) > 1:
-            lines += _auth_lines(pam_dir, words[1], depth + 1)
-            continue
-        kind = words[0].lstrip("-").lower()
-        if kind != "auth" or len(words) < 3:
-            continue
-        control, module = words[1], words[2]
-        if control in ("include", "substack"):
-            lines += _auth_lines(pam_dir, module, depth + 1)
-            continue
-        lines.append(_Line(control, module, tuple(words[3:]), f"{path}:{number}"))
-    return lines
-
-
-def _pam_words(text: str) -> list[str]:
-    """Split a PAM line, keeping [bracketed controls or arguments] whole."""
-    words: list[str] = []
-    current = ""
-    depth = 0
-    for char in text:
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            depth = max(0, depth - 1)
-        if char.isspace() and depth == 0:
-            if current:
-                words.append(current)
-            current = ""
-        else:
-            current += char
-    if current:
-        words.append(current)
-    return words
-
-
-def _is_hook(line: _Line) -> bool:
-    return line.module.endswith("pam_python.so") and any(
-        argument.endswith(HOOK_NAME) for argument in line.arguments[:1]
-    )
-
-
-_ENDS = 10**6  # a success that ends the stack skips everything after it
-
-
-def _lines_skipped_on_success(control: str) -> int | None:
-    """How many following lines a success skips (_ENDS: all of them), None if it goes on."""
-    if control == "sufficient":
-        return _ENDS
-    if control.startswith("["):
-        for pair in control.strip("[]").split():
-            name, _, action = pair.partition("=")
-            if name == "success":
-                if action == "done":
-                    return _ENDS
-                if action.isdigit():
-                    return int(action)
-    return None
-
-
-# What the hook returns when it refuses: a wrong code, or twofad unreachable.
-_HOOK_FAILURES = ("auth_err", "authinfo_unavail", "service_err")
-
-
-def _failure_stops_login(control: str) -> bool:
-    """Whether every refusal of the hook fails the stack, as 'required' makes it."""
-    if control in ("required", "requisite"):
-        return True
-    if not control.startswith("["):
-        return False
-    # Linux-PAM: a return value a bracketed control does not name acts as 'bad'.
-    actions = dict(pair.partition("=")[::2] for pair in control.strip("[]").split())
-    default = actions.get("default", "bad")
-    return all(actions.get(value, default) in ("bad", "die") for value in _HOOK_FAILURES)
-
-
 def pam_stack(pam_dir: str, service: str) -> Check:
     name = f"PAM {service}"
     try:
-        lines = _auth_lines(pam_dir, service)
+        lines = pamconf.auth_lines(pam_dir, service)
     except OSError as exc:
         return Check(name, False, f"cannot read {exc.filename}: {exc.strerror}", "")
-    hooks = [index for index, line in enumerate(lines) if _is_hook(line)]
+    hooks = [index for index, line in enumerate(lines) if pamconf.is_hook(line)]
     example = "auth required pam_python.so /usr/lib/python3/dist-packages/pam_twofa/hook.py"
     if not hooks:
         return Check(
@@ -220,7 +126,7 @@ def pam_stack(pam_dir: str, service: str) -> Check:
         )
     position = hooks[0]
     hook = lines[position]
-    if not _failure_stops_login(hook.control):
+    if not pamconf.failure_stops_login(hook.control):
         return Check(
             name,
             False,
@@ -228,7 +134,7 @@ def pam_stack(pam_dir: str, service: str) -> Check:
             "make it 'required' (or 'requisite')",
         )
     for index, line in enumerate(lines[:position]):
-        skipped = _lines_skipped_on_success(line.control)
+        skipped = pamconf.lines_skipped_on_success(line.control)
         if skipped is not None and index + skipped >= position:
             return Check(
                 name,
@@ -270,10 +176,10 @@ def _code_alone_logs_in(methods: str, setup: Setup) -> str | None:
     if not alone:
         return None
     try:
-        lines = _auth_lines(setup.pam_dir, setup.sshd_service)
+        lines = pamconf.auth_lines(setup.pam_dir, setup.sshd_service)
     except OSError:
         return None  # the PAM check says what is wrong with the file
-    checked = (line for line in lines if line.control != "optional" and not _is_hook(line))
+    checked = (line for line in lines if line.control != "optional" and not pamconf.is_hook(line))
     if any(os.path.basename(line.module) in FIRST_FACTORS for line in checked):
         return None
     return (
@@ -283,22 +189,15 @@ def _code_alone_logs_in(methods: str, setup: Setup) -> str | None:
 
 
 def sshd_settings(setup: Setup) -> Check:
-    command = [setup.sshd_binary, "-T"]
-    if setup.sshd_config:
-        command += ["-f", setup.sshd_config]
     if not shutil.which(setup.sshd_binary):
         return Check("sshd", False, f"{setup.sshd_binary} not found", "install openssh-server")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    try:
+        settings = sshdconf.effective_settings(setup.sshd_binary, setup.sshd_config)
+    except sshdconf.Refused as exc:
         fix = "fix sshd's configuration (sshd -t shows the error)"
-        if "privilege separation directory" in reason:
+        if "privilege separation directory" in exc.reason:
             fix = "sshd has not run since boot: systemctl start ssh (or mkdir -m 0755 /run/sshd)"
-        return Check("sshd", False, f"sshd -T failed: {reason}", fix)
-    settings: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        settings.setdefault(key, value)
+        return Check("sshd", False, f"sshd -T failed: {exc.reason}", fix)
     problems = []
     if settings.get("usepam") != "yes":
         problems.append("UsePAM is not yes")
