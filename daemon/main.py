@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from pam_twofa.client import ROOT_DIRECTORY, root_socket_path
+
 from . import policy_file, statedir, systemd
 from .audit import Audit
 from .connection import Limits
@@ -21,7 +23,7 @@ from .directory import SystemDirectory
 from .keys import KeyFileError, Keys, load_or_create
 from .policy import Policy
 from .policy_file import PolicyError
-from .server import Server, SocketInUse, bind_unix_socket
+from .server import Server, SocketInUse, bind_root_socket, bind_unix_socket
 from .service import Service, ServiceError
 from .statedir import StateDirError
 from .store import Store, StoreError
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         limits=limits,
     )
     try:
-        listening, owned_path = _listening_socket(args.socket)
+        listening, owned_paths = _listening_sockets(args.socket, audit)
     except (SocketInUse, OSError) as exc:
         print(f"twofad: error: {exc}", file=sys.stderr)
         store.close()
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_run(server, listening, audit))
     finally:
-        if owned_path:
-            _remove_socket_file(owned_path)
+        for path in owned_paths:
+            _remove_socket_file(path)
         store.close()
     return 0
 
@@ -194,11 +196,36 @@ def _policy_loader(path: str | None, system_path: str = DEFAULT_POLICY) -> Calla
     return system_or_builtin
 
 
-def _listening_socket(path: str) -> tuple[socket.socket, str | None]:
-    inherited = systemd.inherited_socket()
-    if inherited is not None:
-        return inherited, None
-    return bind_unix_socket(path), path
+def _listening_sockets(path: str, audit: Audit) -> tuple[list[socket.socket], list[str]]:
+    """The shared socket and the root-only one beside it; and the paths we bound.
+
+    Under socket activation both come from systemd; a root-only socket missing there
+    (an older unit) is made here if we may, and otherwise root shares the one socket.
+    """
+    inherited = systemd.inherited_sockets()
+    owned: list[str] = []
+    if inherited:
+        sockets = [sock for sock in inherited if not _root_only(sock)]
+        if not sockets:
+            raise SocketInUse("systemd passed only a root-only socket; the shared one is missing")
+        if len(sockets) < len(inherited):
+            return [*sockets, *(sock for sock in inherited if _root_only(sock))], owned
+        path = sockets[0].getsockname() or path
+    else:
+        sockets = [bind_unix_socket(path)]
+        owned.append(path)
+    try:
+        sockets.append(bind_root_socket(path))
+        owned.append(root_socket_path(path))
+    except (SocketInUse, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        audit.note(f"no root-only socket at {root_socket_path(path)}: {reason}")
+    return sockets, owned
+
+
+def _root_only(sock: socket.socket) -> bool:
+    name = sock.getsockname()
+    return isinstance(name, str) and os.path.basename(os.path.dirname(name)) == ROOT_DIRECTORY
 
 
 def _remove_socket_file(path: str) -> None:
@@ -213,20 +240,23 @@ def _reload_on_signal(server: Server) -> None:
         server.reload()
 
 
-async def _run(server: Server, listening: socket.socket, audit: Audit) -> None:
+async def _run(server: Server, listening: list[socket.socket], audit: Audit) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server)
-    listener = server.listen(listening)
+    listeners = [server.listen(sock) for sock in listening]
     try:
-        audit.note(f"listening on {listening.getsockname() or 'an inherited socket'}")
+        names = ", ".join(str(sock.getsockname() or "an inherited socket") for sock in listening)
+        audit.note(f"listening on {names}")
         systemd.notify("READY=1")
         await stop.wait()
         systemd.notify("STOPPING=1")
         audit.note("stopping")
     finally:
-        listener.close()
+        for listener in listeners:
+            listener.close()
         await server.close_connections()
-        listening.close()
+        for sock in listening:
+            sock.close()

@@ -7,15 +7,18 @@ request meets the peer's role and the service, and every answer is audited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import socket
+import stat
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from pam_twofa import protocol as p
+from pam_twofa.client import root_socket_path
 from pam_twofa.protocol import ProtocolError, Request, Response
 
 from . import access, names, policy_file
@@ -365,3 +368,19 @@ def bind_unix_socket(path: str) -> socket.socket:
         os.umask(previous)
     sock.listen(socket.SOMAXCONN)
     return sock
+
+
+def bind_root_socket(shared_path: str) -> socket.socket:
+    """Listen for root alone, in a directory beside `shared_path` that only we may enter.
+
+    Made mode 0700 if missing; one that exists must already be ours and private, or
+    another uid could reach (or replace) the socket the PAM stack trusts.
+    """
+    path = root_socket_path(shared_path)
+    directory = os.path.dirname(path)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, 0o700)
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SocketInUse(f"{directory}: not a private directory of twofad's user; not used")
+    return bind_unix_socket(path)

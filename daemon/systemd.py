@@ -12,20 +12,21 @@ import socket
 SD_LISTEN_FDS_START = 3
 
 
-def inherited_socket() -> socket.socket | None:
-    """The listening socket systemd passed us (socket activation), if it passed one."""
+def inherited_sockets() -> list[socket.socket]:
+    """The listening sockets systemd passed us (socket activation), if it passed any."""
     if os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return None
+        return []
     try:
         count = int(os.environ.get("LISTEN_FDS", "0"))
     except ValueError:
-        return None
+        return []
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)
-    if count < 1:
-        return None
-    os.set_inheritable(SD_LISTEN_FDS_START, False)
-    return socket.socket(fileno=SD_LISTEN_FDS_START)
+    sockets = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + max(0, min(count, 16))):
+        os.set_inheritable(fd, False)
+        sockets.append(socket.socket(fileno=fd))
+    return sockets
 
 
 def notify(state: str) -> bool:

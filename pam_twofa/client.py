@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SOCKET = "/run/twofad/twofad.sock"
 DEFAULT_TIMEOUT = 5.0
+ROOT_DIRECTORY = "root"  # beside the socket: where twofad listens for root alone
 # Requests the daemon must not act on once we stop waiting: a code at a login, whose
 # outcome fail= has decided by then. We wait this much longer for their answer.
 EXPIRING_OPERATIONS = frozenset({"verify"})
@@ -32,6 +33,31 @@ def default_socket_path() -> str:
     a socket of the caller's choosing would answer "skip" for them.
     """
     return os.environ.get("TWOFA_SOCKET") or DEFAULT_SOCKET
+
+
+def root_socket_path(path: str) -> str:
+    """Where the same daemon listens for root alone: `root/` beside the shared socket.
+
+    The PAM stack runs as root. A directory only root can enter keeps every other uid
+    out of that socket's queue of connections, so a user opening and closing
+    connections in a loop on the shared socket cannot make a login wait in line.
+    """
+    head, _, name = path.rpartition("/")
+    return f"{head or '.'}/{ROOT_DIRECTORY}/{name}"
+
+
+def _root_directory_trusted(path: str) -> bool:
+    """The root-only directory is used only if it is what twofad makes: a directory
+    (no symbolic link) that no one but its owner may enter, owned by root or by the
+    owner of the directory holding it (twofad's user, without systemd)."""
+    head, _, _ = path.rpartition("/")
+    try:
+        own = os.lstat(head)
+        parent = os.stat(head.rpartition("/")[0] or "/")
+    except OSError:
+        return False
+    private = own.st_mode & 0o170077 == 0o040000  # a directory, nothing for group/others
+    return private and own.st_uid in (0, parent.st_uid)
 
 
 class ClientError(Exception):
@@ -82,22 +108,42 @@ class Client:
             self._sock = None
 
     def _connect(self) -> "Any":
+        sock = self._connect_as_root() if os.geteuid() == 0 else None
+        if sock is not None:
+            return self._opened(sock)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         sock.settimeout(self.timeout)
         try:
-            self._connect_patiently(sock)
+            self._connect_patiently(sock, self.path)
         except TimeoutError:
             sock.close()
             raise Unavailable(f"twofad at {self.path} did not accept in time") from None
         except OSError as exc:
             sock.close()
             raise Unavailable(f"cannot reach twofad at {self.path}: {exc.strerror}") from None
+        return self._opened(sock)
+
+    def _opened(self, sock: "Any") -> "Any":
         self._sock = sock
         self._lines = p.LineBuffer()
         self._received = []
         return sock
 
-    def _connect_patiently(self, sock: "Any") -> None:
+    def _connect_as_root(self) -> "Any":
+        """The root-only socket, if this daemon has one; None means use the shared one."""
+        path = root_socket_path(self.path)
+        if not _root_directory_trusted(path):
+            return None
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+        sock.settimeout(self.timeout)
+        try:
+            self._connect_patiently(sock, path)
+        except OSError:  # not there (an older twofad), or not listening: the shared one
+            sock.close()
+            return None
+        return sock
+
+    def _connect_patiently(self, sock: "Any", path: str) -> None:
         """Connect, retrying while the daemon's backlog is full (EAGAIN on Unix sockets).
 
         A burst of logins can fill the backlog for a moment; that is not the daemon
@@ -109,7 +155,7 @@ class Client:
         pause = 0.005
         while True:
             try:
-                sock.connect(self.path)
+                sock.connect(path)
                 return
             except BlockingIOError:
                 if time.monotonic() + pause > deadline:

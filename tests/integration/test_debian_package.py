@@ -657,6 +657,7 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
         "/usr/lib/python3/dist-packages/twofad/main.py",
         f"{UNIT_DIR}/twofad.service",
         f"{UNIT_DIR}/twofad.socket",
+        "/usr/lib/tmpfiles.d/pam-twofa.conf",
         "/usr/share/pam-configs/twofa",
         f"{EXAMPLES}/sshd_config.d/twofa-key-then-code.conf",
         f"{EXAMPLES}/sshd_config.d/twofa-password-then-code.conf",
@@ -702,7 +703,7 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
 def test_units_are_as_the_issue_asks_and_hardened(step: Bookworm) -> None:
     service = _unit(step.root, "twofad.service")
     listen = _unit(step.root, "twofad.socket")
-    assert listen["ListenStream"] == ["/run/twofad/twofad.sock"]
+    assert listen["ListenStream"] == ["/run/twofad/twofad.sock", "/run/twofad/root/twofad.sock"]
     assert listen["SocketMode"] == ["0666"]
     assert service["Type"] == ["notify"]
     assert service["User"] == ["_twofad"]
@@ -1044,6 +1045,10 @@ def _check_under_systemd(container: Container, port: int) -> None:
     assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status
     key = container.run("stat", "-c", "%a %U", KEY).stdout.split()
     assert key == ["400", "_twofad"], key
+    # The PAM stack's own socket, in a directory only root may enter.
+    private = container.run("stat", "-c", "%a %U %F", "/run/twofad/root").stdout.split()
+    assert private == ["700", "root", "directory"], private
+    container.run("test", "-S", "/run/twofad/root/twofad.sock")
 
     login = _ssh(port, [PASSWORD, codes.next()])
     journal = container.run("journalctl", "-u", "twofad", "-u", "ssh", "--no-pager", check=False)
