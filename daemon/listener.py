@@ -30,7 +30,7 @@ from .access import Peer
 from .audit import Audit
 from .connection import ClientConnection, Connections
 
-ACCEPTS_PER_TURN = 512  # connections taken off the kernel's queue per readiness event
+ACCEPTS_PER_TURN = 64  # taken off the kernel's queue per turn: about 2 ms of the loop at most
 ADMITS_PER_TURN = 8  # parked connections given a transport per turn, across uids
 PARKED_PER_UID = 16
 PARKED_AT_MOST = 1024
