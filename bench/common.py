@@ -481,7 +481,8 @@ def bulk_load(
     """
     from twofad import recovery
     from twofad.keys import load_or_create
-    from twofad.store import Store
+    from twofad.store import SealedSecret, Store
+    from twofad.totp import TotpParams
 
     assert not daemon.alive(), "bulk loading needs the daemon stopped"
     started = time.perf_counter()
@@ -491,21 +492,15 @@ def bulk_load(
         now = time.time()
         with store.transaction():
             for name, secret in users:
-                store.insert_user(
-                    name,
-                    now,
-                    secret=keys.seal(name, secret),
-                    algorithm="SHA1",
-                    digits=6,
-                    period=PERIOD,
-                    enrolled_at=now,
-                )
                 # Random canonical codes: only their keyed digests are stored.
                 digests = [
                     recovery.digest(keys.recovery_key, name, secrets.token_hex(6))
                     for _ in range(recovery_codes)
                 ]
-                store.replace_recovery_codes(name, digests, now)
+                sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA1", 6, PERIOD))
+                store.take_over(
+                    name, None, sealed, now, last_step=None, window=None, recovery_digests=digests
+                )
     finally:
         store.close()
     return time.perf_counter() - started

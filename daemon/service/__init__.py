@@ -25,7 +25,7 @@ from .. import totp
 from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
-from ..store import Store
+from ..store import Backend
 from . import accounts, enrollment, logins
 from . import policy as policies
 from .context import PAGE_SIZE, Clock, Context, ServiceError
@@ -38,7 +38,7 @@ class Service:
 
     def __init__(
         self,
-        store: Store,
+        store: Backend,
         keys: Keys,
         policy: Policy,
         clock: Clock,
@@ -49,7 +49,7 @@ class Service:
     # What the server and tests read; the policy is what a reload replaces.
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Backend:
         return self.context.store
 
     @property

@@ -14,7 +14,7 @@ from pam_twofa import protocol as p
 
 from .. import impact, recovery
 from ..policy import REQUIRED
-from ..store import CLEAR_LOCK, UserRow
+from ..store import UserRow
 from .context import PAGE_SIZE, Context, ServiceError
 from .proof import with_proof
 from .replies import locked_reply
@@ -126,7 +126,7 @@ def disable(ctx: Context, user: str, code: str | None = None, *, needs_proof: bo
 
 def unlock(ctx: Context, user: str) -> dict[str, Any]:
     def lift(now: float) -> dict[str, Any]:
-        ctx.store.update_user(ctx.known_row(user), **CLEAR_LOCK)
+        ctx.store.clear_lock(ctx.known_row(user))
         return {"user": user, "unlocked": True}
 
     return ctx.atomic(lift)
@@ -136,12 +136,10 @@ def regenerate_recovery_codes(
     ctx: Context, user: str, code: str | None = None, *, needs_proof: bool = False
 ) -> dict[str, Any]:
     def regenerate(now: float) -> dict[str, Any]:
-        # Claimed first, so two renewals racing (two hosts, one store) cannot
-        # interleave their deletes and inserts: the later one starts over.
-        ctx.store.update_user(ctx.active_row(user))
+        row = ctx.active_row(user)
         key = ctx.keys.recovery_key
         codes, digests = recovery.new_codes(key, user, ctx.policy.recovery_codes)
-        ctx.store.replace_recovery_codes(user, digests, now)
+        ctx.store.replace_recovery_codes(row, digests, now)
         return {"user": user, "recovery_codes": codes}
 
     return with_proof(ctx, user, code, needs_proof, regenerate)

@@ -19,7 +19,7 @@ from .. import lockout
 from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
-from ..store import Conflict, Store, UserRow
+from ..store import Backend, Conflict, UserRow
 from .decoys import Decoys
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ class ServiceError(Exception):
 
 @dataclass
 class Context:
-    store: Store
+    store: Backend
     keys: Keys
     policy: Policy  # replaced at a reload; read it where it is used, never keep a copy
     clock: Clock

@@ -15,7 +15,7 @@ from typing import Any
 from pam_twofa import protocol as p
 
 from .. import recovery, totp
-from ..store import CLEAR_LOCK, UserRow
+from ..store import SealedSecret, UserRow
 from .context import Context, ServiceError
 from .proof import with_proof
 
@@ -36,25 +36,17 @@ def begin(
     ctx.require_account(user)
     params = ctx.policy.totp
     secret = totp.new_secret()
-    pending = {
-        "pending_secret": ctx.keys.seal(user, secret),
-        "pending_algorithm": params.algorithm,
-        "pending_digits": params.digits,
-        "pending_period": params.period,
-    }
+    pending = SealedSecret(ctx.keys.seal(user, secret), params)
 
     def start(now: float) -> None:
         row = ctx.store.get_user(user)
-        if row is None:
-            ctx.store.insert_user(user, now, pending_since=now, **pending)
-            return
-        if row.active and not replace:
+        if row is not None and row.active and not replace:
             raise ServiceError(
                 p.ALREADY_ENROLLED,
                 f"{user} already uses two-step verification; "
                 "renew the key with reset (twofa enroll --replace), or disable it first",
             )
-        ctx.store.update_user(row, pending_since=now, **pending)
+        ctx.store.begin_pending(user, row, pending, now)
 
     with_proof(ctx, user, code, needs_proof and replace, start)
     return provisioning(ctx, user, secret, params)
@@ -113,25 +105,8 @@ def _confirm(ctx: Context, user: str, code: str, now: float) -> dict[str, Any]:
             p.INVALID_CODE,
             "that code does not match the new key; check the app's entry and the clock",
         )
-    ctx.store.update_user(
-        row,
-        secret=row.pending_secret,
-        algorithm=params.algorithm,
-        digits=params.digits,
-        period=params.period,
-        enrolled_at=now,
-        pending_secret=None,
-        pending_algorithm=None,
-        pending_digits=None,
-        pending_period=None,
-        pending_since=None,
-        last_step=max(matches),
-        drift=0,
-        **CLEAR_LOCK,
-        totp_window=None,  # a new key follows the policy, whatever the old one kept
-    )
     codes, digests = recovery.new_codes(ctx.keys.recovery_key, user, ctx.policy.recovery_codes)
-    ctx.store.replace_recovery_codes(user, digests, now)
+    ctx.store.activate_pending(row, max(matches), now, digests)
     return {"user": user, "state": "active", "recovery_codes": codes}
 
 
@@ -155,44 +130,25 @@ def import_secret(
     is refused unless `replace`, so running an import twice is safe.
     """
     ctx.require_account(user)
-    sealed = ctx.keys.seal(user, secret)
+    sealed = SealedSecret(ctx.keys.seal(user, secret), params)
     try:
         digests = recovery.digests_of(ctx.keys.recovery_key, user, recovery_codes)
     except ValueError as exc:
         raise ServiceError(p.BAD_REQUEST, str(exc)) from None
-    active = {
-        "secret": sealed,
-        "algorithm": params.algorithm,
-        "digits": params.digits,
-        "period": params.period,
-        "pending_secret": None,
-        "pending_algorithm": None,
-        "pending_digits": None,
-        "pending_period": None,
-        "pending_since": None,
-        "drift": 0,
-        **CLEAR_LOCK,
-        "totp_window": window,
-    }
 
     def take_over(now: float) -> dict[str, Any]:
         row = ctx.store.get_user(user)
-        if row is None:
-            ctx.store.insert_user(user, now, enrolled_at=now, last_step=used_step, **active)
-        elif row.active and not replace:
+        if row is not None and row.active and not replace:
             if _holds(ctx, row, secret, params):
                 return {"user": user, "state": "active", "unchanged": True}
             raise ServiceError(
                 p.ALREADY_ENROLLED,
                 f"{user} is already enrolled with another key; use --replace to overwrite",
             )
-        else:
-            # The time steps already used stay used: replacing a secret with the
-            # same one (a second import) must not make a code seen today valid again.
-            carried = totp.carry_step(row.last_step, row.period or 30, params.period)
-            used = max((s for s in (carried, used_step) if s is not None), default=None)
-            ctx.store.update_user(row, enrolled_at=now, last_step=used, **active)
-        ctx.store.replace_recovery_codes(user, digests, now)
+        used = _last_used_step(row, used_step, params)
+        ctx.store.take_over(
+            user, row, sealed, now, last_step=used, window=window, recovery_digests=digests
+        )
         return {"user": user, "state": "active", "recovery_codes": len(digests)}
 
     return ctx.atomic(take_over)
@@ -203,3 +159,17 @@ def _holds(ctx: Context, row: UserRow, secret: str, params: totp.TotpParams) -> 
     held = ctx.keys.unseal(row.name, row.secret or b"")
     same_key = hmac.compare_digest(held.encode(), secret.encode())
     return same_key and row.params == params
+
+
+def _last_used_step(
+    row: UserRow | None, used_step: int | None, params: totp.TotpParams
+) -> int | None:
+    """The last time step the imported key must not accept again.
+
+    The old module's (`used_step`), and the steps this account has already used: a
+    second import of the same key must not make a code seen today valid again.
+    """
+    if row is None:
+        return used_step
+    carried = totp.carry_step(row.last_step, row.params.period, params.period)
+    return max((s for s in (carried, used_step) if s is not None), default=None)

@@ -16,7 +16,7 @@ from pam_twofa import protocol as p
 
 from .. import lockout, recovery, totp
 from ..policy import EXEMPT, OPTIONAL
-from ..store import UserRow, lock_columns
+from ..store import UserRow
 from .context import COMMAND_ORIGIN, Context
 from .replies import failed_reply, locked_reply
 
@@ -91,7 +91,7 @@ def _verify_totp(ctx: Context, row: UserRow, typed: str, now: float, origin: str
     matches = totp.matching_steps(secret, row.params, typed, *_window(ctx, row, now))
     fresh = totp.fresh_steps(matches, row.last_step)
     if fresh:
-        _record_success(ctx, row, now, origin, last_step=max(fresh))
+        _record_success(ctx, row, now, origin, step=max(fresh))
         return {"result": p.ACCEPTED, "method": "totp"}
     return _record_failure(ctx, row, now, origin, p.REPLAYED if matches else p.REJECTED)
 
@@ -139,19 +139,27 @@ def _resync(ctx: Context, user: str, code1: str, code2: str, now: float) -> dict
     if not pairs:
         return _record_failure(ctx, row, now, COMMAND_ORIGIN, p.REJECTED)
     latest = max(pairs)
-    _record_success(ctx, row, now, COMMAND_ORIGIN, last_step=latest, drift=latest - step)
+    _record_success(ctx, row, now, COMMAND_ORIGIN, step=latest, drift=latest - step)
     return {"result": p.ACCEPTED, "drift": latest - step}
 
 
-def _record_success(ctx: Context, row: UserRow, now: float, origin: str, **changes: Any) -> None:
+def _record_success(
+    ctx: Context,
+    row: UserRow,
+    now: float,
+    origin: str,
+    *,
+    step: int | None = None,
+    drift: int | None = None,
+) -> None:
     """The back-off ends; the lifetime count keeps what this success does not forgive."""
     state = lockout.after_success(ctx.policy.lockout, row.lock, now, origin)
-    ctx.store.update_user(row, **lock_columns(state), last_success=now, **changes)
+    ctx.store.record_success(row, state, now, step=step, drift=drift)
 
 
 def _record_failure(
     ctx: Context, row: UserRow, now: float, origin: str, result: str
 ) -> dict[str, Any]:
     state = lockout.after_failure(ctx.policy.lockout, row.lock, now, origin)
-    ctx.store.update_user(row, **lock_columns(state), last_failure=now)
+    ctx.store.record_failure(row, state, now)
     return failed_reply(result, state, now)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from support.stores import add_user
 from twofad import recovery
 from twofad.store import Conflict, RecoveryRow, Store
 
@@ -46,9 +47,7 @@ KEY = b"k" * 32
 
 
 def _with_codes(store: Store, *codes: str) -> None:
-    with store.transaction():
-        store.insert_user("alice", 1.0)
-        store.replace_recovery_codes("alice", recovery.digests_of(KEY, "alice", list(codes)), 1.0)
+    add_user(store, "alice", recovery.digests_of(KEY, "alice", list(codes)))
 
 
 def test_a_code_is_spent_once_then_a_replay(store: Store) -> None:

@@ -154,4 +154,4 @@ def test_regenerate_claims_the_row_so_a_racing_writer_starts_over(
     assert before is not None
     service.regenerate_recovery_codes("alice")
     with pytest.raises(Conflict), service.store.transaction():
-        service.store.update_user(before, failures=0)
+        service.store.clear_lock(before)

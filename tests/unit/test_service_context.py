@@ -6,6 +6,7 @@ import pytest
 
 from pam_twofa import protocol as p
 from support.fakes import Clock
+from support.stores import SEALED
 from twofad.service import Service, ServiceError
 from twofad.service.context import CAS_ATTEMPTS
 from twofad.store import Conflict
@@ -42,7 +43,7 @@ def test_a_store_too_busy_to_win_is_an_internal_error_not_a_loop(service: Servic
 
 def test_an_operation_that_fails_leaves_nothing_behind(service: Service) -> None:
     def half_done(now: float) -> None:
-        service.store.insert_user("alice", now)
+        service.store.begin_pending("alice", None, SEALED, now)
         raise ServiceError(p.BAD_REQUEST, "changed my mind")
 
     with pytest.raises(ServiceError):

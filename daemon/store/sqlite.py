@@ -1,21 +1,22 @@
-"""SQLite state: users, their sealed secrets, replay and lock-out state, recovery codes.
+"""The SQLite backend: one database file in WAL mode, and the migrations of its schema.
 
-Every change is a compare-and-set: ``update_user`` only writes when the row's
-``version`` is still the one the caller read, and a recovery code is only spent while
-it is still unspent.  Under SQLite's ``BEGIN IMMEDIATE`` these never lose, but the same
-statements keep replay and lock-out rules true on a database shared by several hosts,
-where two daemons may read the same row at once.
+Every named write is one UPDATE (or INSERT, or DELETE) conditional on the row's
+``version``, and a recovery code is only spent while it is still unspent.  Under
+SQLite's ``BEGIN IMMEDIATE`` two daemons on one file take turns, so these rarely
+lose; they are what keeps the rules true where two connections read the same row
+before either writes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
-from . import lockout, totp
+from .. import lockout
+from .interface import Conflict, RecoveryRow, SealedSecret, StoreError, UserRow
 
 SCHEMA_VERSION = 4
 
@@ -75,69 +76,11 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-class StoreError(Exception):
-    """The database cannot be used: newer than this program, or not a twofad database."""
+USER_COLUMNS = tuple(f.name for f in fields(UserRow))
+_SELECT_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM users"  # noqa: S608 (constant columns)
 
 
-class Conflict(Exception):
-    """A compare-and-set lost to a concurrent change; the operation should be retried."""
-
-
-@dataclass(frozen=True)
-class UserRow:
-    name: str
-    version: int
-    created_at: float
-    secret: bytes | None
-    algorithm: str | None
-    digits: int | None
-    period: int | None
-    enrolled_at: float | None
-    pending_secret: bytes | None
-    pending_algorithm: str | None
-    pending_digits: int | None
-    pending_period: int | None
-    pending_since: float | None
-    last_step: int | None
-    drift: int
-    failures: int
-    locked_until: float | None
-    hard_locked: int
-    last_success: float | None
-    last_failure: float | None
-    totp_window: int | None
-    strikes: int
-    recent_failures: str | None  # lockout.encode_recent's text; None when there are none
-
-    @property
-    def active(self) -> bool:
-        return self.secret is not None
-
-    @property
-    def params(self) -> totp.TotpParams:
-        """How the active key's codes are made."""
-        return totp.TotpParams(self.algorithm or "SHA1", self.digits or 6, self.period or 30)
-
-    @property
-    def pending_params(self) -> totp.TotpParams:
-        """How the codes of a key being set up are made."""
-        return totp.TotpParams(
-            self.pending_algorithm or "SHA1", self.pending_digits or 6, self.pending_period or 30
-        )
-
-    @property
-    def lock(self) -> lockout.LockState:
-        """The account's lock-out state: the one place it is read from the columns."""
-        return lockout.LockState(
-            self.failures,
-            self.locked_until,
-            bool(self.hard_locked),
-            self.strikes,
-            lockout.decode_recent(self.recent_failures),
-        )
-
-
-def lock_columns(state: lockout.LockState) -> dict[str, Any]:
+def _lock_columns(state: lockout.LockState) -> dict[str, Any]:
     """A lock state as the users table holds it: the inverse of ``UserRow.lock``."""
     return {
         "failures": state.failures,
@@ -150,22 +93,36 @@ def lock_columns(state: lockout.LockState) -> dict[str, Any]:
 
 # A new key (or an administrator's unlock) starts both counts afresh: guesses at an
 # old key tell nothing about the new one.
-CLEAR_LOCK = lock_columns(lockout.LockState(0, None, False))
+_CLEAR_LOCK = _lock_columns(lockout.LockState(0, None, False))
+_NO_PENDING = {
+    "pending_secret": None,
+    "pending_algorithm": None,
+    "pending_digits": None,
+    "pending_period": None,
+    "pending_since": None,
+}
 
 
-USER_COLUMNS = tuple(f.name for f in fields(UserRow))
-_SELECT_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM users"  # noqa: S608 (constant columns)
+# The key being set up becomes the active one (an UPDATE's assignments all read the
+# row as it was, so the pending columns can be cleared in the same statement).
+_PENDING_TO_ACTIVE = (
+    "secret = pending_secret, algorithm = pending_algorithm, "
+    "digits = pending_digits, period = pending_period, "
+)
 
 
-@dataclass(frozen=True)
-class RecoveryRow:
-    id: int
-    digest: bytes
-    used_at: float | None
+def _pending(secret: SealedSecret, now: float) -> dict[str, Any]:
+    return {
+        "pending_secret": secret.sealed,
+        "pending_algorithm": secret.params.algorithm,
+        "pending_digits": secret.params.digits,
+        "pending_period": secret.params.period,
+        "pending_since": now,
+    }
 
 
-class Store:
-    """One connection to the state database; use every method inside ``transaction()``."""
+class SqliteStore:
+    """One connection to the database file at `path`; use every method inside ``transaction()``."""
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
         self.path = path
@@ -226,7 +183,7 @@ class Store:
             (key, value),
         )
 
-    # --- users ---------------------------------------------------------------------
+    # --- reading ---------------------------------------------------------------------
 
     def get_user(self, name: str) -> UserRow | None:
         row = self._db.execute(f"{_SELECT_USER} WHERE name = ?", (name,)).fetchone()
@@ -238,48 +195,98 @@ class Store:
     def user_names(self) -> list[str]:
         return [name for (name,) in self._db.execute("SELECT name FROM users ORDER BY name")]
 
-    def insert_user(self, name: str, now: float, **values: Any) -> None:
-        columns = {"name": name, "created_at": now, **values}
-        _check_columns(columns)
-        marks = ", ".join("?" * len(columns))
-        try:
-            self._db.execute(
-                f"INSERT INTO users ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                tuple(columns.values()),
-            )
-        except sqlite3.IntegrityError:
-            raise Conflict(f"user {name!r} was created concurrently") from None
-
-    def update_user(self, row: UserRow, **changes: Any) -> None:
-        """Write `changes` only if nobody changed the row since `row` was read.
-
-        With no changes it only claims the row: a write to rows that hang off it, such
-        as the recovery codes, then conflicts with any other writer of that user.
-        """
-        _check_columns(changes)
-        assignments = "".join(f"{column} = ?, " for column in changes)
-        cursor = self._db.execute(
-            f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608
-            "WHERE name = ? AND version = ?",
-            (*changes.values(), row.name, row.version),
-        )
-        if cursor.rowcount != 1:
-            raise Conflict(f"user {row.name!r} changed concurrently")
-
-    def delete_user(self, row: UserRow) -> None:
-        cursor = self._db.execute(
-            "DELETE FROM users WHERE name = ? AND version = ?", (row.name, row.version)
-        )
-        if cursor.rowcount != 1:
-            raise Conflict(f"user {row.name!r} changed concurrently")
-
-    # --- recovery codes -----------------------------------------------------------
-
     def recovery_codes(self, user: str) -> list[RecoveryRow]:
         rows = self._db.execute(
             "SELECT id, digest, used_at FROM recovery_codes WHERE user = ? ORDER BY id", (user,)
         )
         return [RecoveryRow(*row) for row in rows]
+
+    def unused_recovery_count(self, user: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM recovery_codes WHERE user = ? AND used_at IS NULL", (user,)
+        ).fetchone()
+        return int(row[0])
+
+    # --- the named writes ------------------------------------------------------------
+
+    def begin_pending(
+        self, name: str, row: UserRow | None, secret: SealedSecret, now: float
+    ) -> None:
+        if row is None:
+            self._insert(name, now, _pending(secret, now))
+        else:
+            self._update(row, _pending(secret, now))
+
+    def activate_pending(
+        self, row: UserRow, step: int, now: float, recovery_digests: Sequence[bytes]
+    ) -> None:
+        changes = {
+            **_NO_PENDING,
+            **_CLEAR_LOCK,
+            "enrolled_at": now,
+            "last_step": step,
+            "drift": 0,
+            "totp_window": None,  # a new key follows the policy, whatever the old one kept
+        }
+        self._update(row, changes, also=_PENDING_TO_ACTIVE, only_if="pending_secret IS NOT NULL")
+        self._replace_codes(row.name, recovery_digests, now)
+
+    def take_over(
+        self,
+        name: str,
+        row: UserRow | None,
+        secret: SealedSecret,
+        now: float,
+        *,
+        last_step: int | None,
+        window: int | None,
+        recovery_digests: Sequence[bytes],
+    ) -> None:
+        active = {
+            "secret": secret.sealed,
+            "algorithm": secret.params.algorithm,
+            "digits": secret.params.digits,
+            "period": secret.params.period,
+            **_NO_PENDING,
+            **_CLEAR_LOCK,
+            "enrolled_at": now,
+            "last_step": last_step,
+            "drift": 0,
+            "totp_window": window,
+        }
+        if row is None:
+            self._insert(name, now, active)
+        else:
+            self._update(row, active)
+        self._replace_codes(name, recovery_digests, now)
+
+    def record_success(
+        self,
+        row: UserRow,
+        lock: lockout.LockState,
+        now: float,
+        *,
+        step: int | None = None,
+        drift: int | None = None,
+    ) -> None:
+        changes = {**_lock_columns(lock), "last_success": now}
+        if step is not None:
+            changes["last_step"] = step
+        if drift is not None:
+            changes["drift"] = drift
+        self._update(row, changes)
+
+    def record_failure(self, row: UserRow, lock: lockout.LockState, now: float) -> None:
+        self._update(row, {**_lock_columns(lock), "last_failure": now})
+
+    def clear_lock(self, row: UserRow) -> None:
+        self._update(row, _CLEAR_LOCK)
+
+    def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
+        # Claimed first, so two renewals racing (two hosts, one store) cannot
+        # interleave their deletes and inserts: the later one starts over.
+        self._update(row, {})
+        self._replace_codes(row.name, digests, now)
 
     def spend_recovery_code(self, code_id: int, now: float) -> None:
         cursor = self._db.execute(
@@ -289,24 +296,49 @@ class Store:
         if cursor.rowcount != 1:
             raise Conflict("recovery code spent concurrently")
 
-    def replace_recovery_codes(self, user: str, digests: list[bytes], now: float) -> None:
+    def delete_user(self, row: UserRow) -> None:
+        cursor = self._db.execute(
+            "DELETE FROM users WHERE name = ? AND version = ?", (row.name, row.version)
+        )
+        if cursor.rowcount != 1:
+            raise Conflict(f"user {row.name!r} changed concurrently")
+
+    # --- the statements behind them: column names are this module's own constants -----
+
+    def _insert(self, name: str, now: float, values: dict[str, Any]) -> None:
+        columns = {"name": name, "created_at": now, **values}
+        marks = ", ".join("?" * len(columns))
+        try:
+            self._db.execute(
+                f"INSERT INTO users ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                tuple(columns.values()),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"user {name!r} was created concurrently") from None
+
+    def _update(
+        self, row: UserRow, changes: dict[str, Any], *, also: str = "", only_if: str = ""
+    ) -> None:
+        """Write `changes` only if nobody changed the row since `row` was read.
+
+        With no changes it only claims the row: a write to rows that hang off it, such
+        as the recovery codes, then conflicts with any other writer of that user.
+        `also` and `only_if` are this module's own SQL: more assignments (which see
+        the row as it was), and a further condition.
+        """
+        assignments = also + "".join(f"{column} = ?, " for column in changes)
+        condition = f" AND {only_if}" if only_if else ""
+        cursor = self._db.execute(
+            f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608
+            f"WHERE name = ? AND version = ?{condition}",
+            (*changes.values(), row.name, row.version),
+        )
+        if cursor.rowcount != 1:
+            raise Conflict(f"user {row.name!r} changed concurrently")
+
+    def _replace_codes(self, user: str, digests: Sequence[bytes], now: float) -> None:
         self._db.execute("DELETE FROM recovery_codes WHERE user = ?", (user,))
         self._db.executemany(
             "INSERT INTO recovery_codes (user, digest, created_at) VALUES (?, ?, ?)",
             [(user, digest, now) for digest in digests],
-        )
-
-    def unused_recovery_count(self, user: str) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM recovery_codes WHERE user = ? AND used_at IS NULL", (user,)
-        ).fetchone()
-        return int(row[0])
-
-
-def _check_columns(values: dict[str, Any]) -> None:
-    """Column names go into SQL text, so only the known ones may pass."""
-    unknown = set(values) - set(USER_COLUMNS)
-    if unknown or "version" in values:
-        raise ValueError(
-            f"not writable user columns: {sorted(unknown | {'version'} & set(values))}"
         )
