@@ -84,7 +84,7 @@ class Connections:
         assert peer is not None
         if self._stopping:
             return "twofad is stopping; retry in a moment"
-        if peer.uid != 0 and self._per_uid.get(peer.uid, 0) >= self.limits.max_per_uid:
+        if not self.has_room(peer.uid):
             return "too many connections from this user; close some and retry"
         if len(self._open) >= self.limits.max_connections:
             closing = [c for c in self._open if c.closing]
@@ -131,7 +131,14 @@ class Connections:
 class ClientConnection(asyncio.Protocol):
     """Serve one client until it closes, misbehaves, or idles too long."""
 
-    def __init__(self, respond: Responder, connections: Connections, audit: Audit) -> None:
+    def __init__(
+        self,
+        respond: Responder,
+        connections: Connections,
+        audit: Audit,
+        peer: Peer | None = None,
+    ) -> None:
+        """`peer`: who is on the other end, when the listener has read it already."""
         self._respond = respond
         self._connections = connections
         self._limits = connections.limits
@@ -142,7 +149,7 @@ class ClientConnection(asyncio.Protocol):
         self._waiting: deque[bytes] = deque()  # whole lines held while the client won't read
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.peer: Peer | None = None
+        self.peer = peer
         self.last_active = self._loop.time()
         self._started: float | None = None  # when the unfinished message began
         self._blocked_since: float | None = None  # replies backed up since
@@ -165,11 +172,12 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        try:
-            self.peer = self._connections.credentials(transport.get_extra_info("socket"))
-        except OSError:
-            transport.abort()
-            return
+        if self.peer is None:
+            try:
+                self.peer = self._connections.credentials(transport.get_extra_info("socket"))
+            except OSError:
+                transport.abort()
+                return
         refusal = self._connections.admit(self)
         if refusal is not None:
             self._send(p.error_response(p.BUSY, refusal))

@@ -44,7 +44,7 @@ class Listener:
     def __init__(
         self,
         sock: socket.socket,
-        protocol_factory: Callable[[], ClientConnection],
+        protocol_factory: Callable[[Peer], ClientConnection],
         connections: Connections,
         audit: Audit,
     ) -> None:
@@ -53,7 +53,7 @@ class Listener:
         self._connections = connections
         self._audit = audit
         self._loop = asyncio.get_running_loop()
-        self._parked: OrderedDict[int, deque[socket.socket]] = OrderedDict()
+        self._parked: OrderedDict[int, deque[tuple[socket.socket, Peer]]] = OrderedDict()
         self._parked_count = 0
         self._admitting: asyncio.TimerHandle | None = None
         self._paused: asyncio.TimerHandle | None = None
@@ -72,7 +72,7 @@ class Listener:
             if pending is not None:
                 pending.cancel()
         for queue in self._parked.values():
-            for parked in queue:
+            for parked, _ in queue:
                 _refuse(parked)
         self._parked.clear()
         self._parked_count = 0
@@ -103,7 +103,7 @@ class Listener:
                 conn.close()
                 continue
             if peer.uid == 0:
-                self._serve(conn)
+                self._serve(conn, peer)
             else:
                 self._park(conn, peer)
 
@@ -121,8 +121,11 @@ class Listener:
 
     # --- serving -----------------------------------------------------------------------
 
-    def _serve(self, conn: socket.socket) -> None:
-        task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
+    def _serve(self, conn: socket.socket, peer: Peer) -> None:
+        """A transport for `conn`; its protocol is told the peer read at the accept."""
+        task = self._loop.create_task(
+            self._loop.connect_accepted_socket(lambda: self._factory(peer), conn)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._served)
 
@@ -141,7 +144,7 @@ class Listener:
         if len(queue) >= PARKED_PER_UID or self._parked_count >= PARKED_AT_MOST:
             _refuse(conn)
             return
-        queue.append(conn)
+        queue.append((conn, peer))
         self._parked_count += 1
         if self._admitting is None:
             self._admitting = self._loop.call_at(self._loop.time(), self._admit_parked)
@@ -154,10 +157,10 @@ class Listener:
             if admitted >= ADMITS_PER_TURN:
                 break
             queue = self._parked.pop(uid)
-            conn = queue.popleft()
+            conn, peer = queue.popleft()
             self._parked_count -= 1
             if self._connections.has_room(uid):
-                self._serve(conn)
+                self._serve(conn, peer)
                 admitted += 1
             else:
                 _refuse(conn)

@@ -108,9 +108,10 @@ class Server:
 
     # --- connections -------------------------------------------------------------
 
-    def connection(self) -> ClientConnection:
-        """A protocol for one new client, as the listener (or a test) accepts one."""
-        return ClientConnection(self._respond, self._connections, self.audit)
+    def connection(self, peer: Peer | None = None) -> ClientConnection:
+        """A protocol for one new client, as the listener (or a test) accepts one;
+        without `peer` it reads the peer's credentials from the socket itself."""
+        return ClientConnection(self._respond, self._connections, self.audit, peer)
 
     def listen(self, sock: socket.socket) -> Listener:
         """Start accepting on `sock`; the caller closes what this returns, then the

@@ -205,9 +205,9 @@ def validate_expires(value: object, name: str = "expires") -> float:
     The hook and the daemon share the host's monotonic clock, which no one can set, so
     a request read after its sender gave up is recognised and not acted on.
     """
-    if type(value) not in (int, float) or not 0 <= value < 2.0**53:  # type: ignore[operator]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2.0**53:
         raise _bad(f"{name} must be a number of seconds on the monotonic clock")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message

@@ -70,7 +70,10 @@ def test_roots_connection_is_served_past_a_queue_full_of_anothers(tmp_path: Path
         root = _client(path, "root")
         audit = Audit(stream=io.StringIO())
         listener = listener_module.Listener(
-            listening, lambda: ClientConnection(_pong, connections, audit), connections, audit
+            listening,
+            lambda peer: ClientConnection(_pong, connections, audit, peer),
+            connections,
+            audit,
         )
         listener.start()
         await loop.sock_sendall(root, p.encode_request("ping", id=7))
@@ -88,6 +91,40 @@ def test_roots_connection_is_served_past_a_queue_full_of_anothers(tmp_path: Path
     assert served <= listener_module.ADMITS_PER_TURN * 4 + 1, served
 
 
+def test_the_peer_is_read_once_per_connection(tmp_path: Path) -> None:
+    """The listener reads SO_PEERCRED at the accept and hands it on: not again per transport."""
+    path, listening = _listening(tmp_path)
+    reads: list[object] = []
+
+    def counting(sock: socket.socket) -> Peer:
+        reads.append(sock.getpeername())
+        return _peer_from_name(sock)
+
+    connections = Connections(Limits(max_per_uid=32), counting)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        audit = Audit(stream=io.StringIO())
+        listener = listener_module.Listener(
+            listening,
+            lambda peer: ClientConnection(_pong, connections, audit, peer),
+            connections,
+            audit,
+        )
+        listener.start()
+        for who in ("root", "mallory"):
+            sock = _client(path, who)
+            await loop.sock_sendall(sock, p.encode_request("ping", id=1))
+            assert await asyncio.wait_for(loop.sock_recv(sock, 4096), 5)
+            sock.close()
+        listener.close()
+        await connections.close_all(1)
+
+    asyncio.run(main())
+    listening.close()
+    assert len(reads) == 2
+
+
 def test_a_uid_past_its_parking_spaces_is_told_busy(tmp_path: Path) -> None:
     path, listening = _listening(tmp_path)
     connections = Connections(Limits(max_per_uid=32), _peer_from_name)
@@ -96,7 +133,10 @@ def test_a_uid_past_its_parking_spaces_is_told_busy(tmp_path: Path) -> None:
         crowd = [_client(path, "mallory") for _ in range(listener_module.PARKED_PER_UID + 10)]
         audit = Audit(stream=io.StringIO())
         listener = listener_module.Listener(
-            listening, lambda: ClientConnection(_pong, connections, audit), connections, audit
+            listening,
+            lambda peer: ClientConnection(_pong, connections, audit, peer),
+            connections,
+            audit,
         )
         listener._accept_ready()  # one drain of the queue, before any is admitted
         parked = listener.parked
