@@ -19,9 +19,9 @@ function of a `Context` (context.py):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
-from .. import totp
 from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
@@ -31,6 +31,26 @@ from . import policy as policies
 from .context import PAGE_SIZE, Clock, Context, ServiceError
 
 __all__ = ["PAGE_SIZE", "Context", "Service", "ServiceError"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _on_context(
+    operation: Callable[Concatenate[Context, P], R],
+) -> Callable[Concatenate[Service, P], R]:
+    """A method that runs `operation` on the service's context.
+
+    The operations are written once, as functions of a Context; the facade only
+    names them, so a signature cannot drift between the two.
+    """
+
+    def method(self: Service, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return operation(self.context, *args, **kwargs)
+
+    method.__name__ = operation.__name__
+    method.__doc__ = operation.__doc__
+    return method
 
 
 class Service:
@@ -47,22 +67,10 @@ class Service:
         self.context = Context(store, keys, policy, clock, directory)
 
     # What the server and tests read; the policy is what a reload replaces.
-
-    @property
-    def store(self) -> Backend:
-        return self.context.store
-
-    @property
-    def keys(self) -> Keys:
-        return self.context.keys
-
-    @property
-    def clock(self) -> Clock:
-        return self.context.clock
-
-    @property
-    def directory(self) -> Directory:
-        return self.context.directory
+    store = property(lambda self: self.context.store)
+    keys = property(lambda self: self.context.keys)
+    clock = property(lambda self: self.context.clock)
+    directory = property(lambda self: self.context.directory)
 
     @property
     def policy(self) -> Policy:
@@ -72,93 +80,25 @@ class Service:
     def policy(self, new: Policy) -> None:
         self.context.policy = new
 
-    # --- logins ------------------------------------------------------------------
+    # logins: the PAM hook's questions
+    check = _on_context(logins.check)
+    verify = _on_context(logins.verify)
+    resync = _on_context(logins.resync)
 
-    def check(
-        self, user: str, service: str | None = None, rhost: str | None = None
-    ) -> dict[str, Any]:
-        return logins.check(self.context, user, service, rhost)
+    # enrollment
+    enroll_begin = _on_context(enrollment.begin)
+    enroll_confirm = _on_context(enrollment.confirm)
+    show_secret = _on_context(enrollment.show_secret)
+    import_secret = _on_context(enrollment.import_secret)
 
-    def verify(
-        self, user: str, code: str, service: str | None = None, rhost: str | None = None
-    ) -> dict[str, Any]:
-        return logins.verify(self.context, user, code, service, rhost)
+    # accounts
+    status = _on_context(accounts.status)
+    list_users = _on_context(accounts.list_users)
+    explain = _on_context(accounts.explain)
+    disable = _on_context(accounts.disable)
+    unlock = _on_context(accounts.unlock)
+    regenerate_recovery_codes = _on_context(accounts.regenerate_recovery_codes)
 
-    def resync(self, user: str, code1: str, code2: str) -> dict[str, Any]:
-        return logins.resync(self.context, user, code1, code2)
-
-    # --- enrollment --------------------------------------------------------------
-
-    def enroll_begin(
-        self,
-        user: str,
-        *,
-        replace: bool = False,
-        code: str | None = None,
-        needs_proof: bool = False,
-    ) -> dict[str, Any]:
-        return enrollment.begin(
-            self.context, user, replace=replace, code=code, needs_proof=needs_proof
-        )
-
-    def enroll_confirm(self, user: str, code: str) -> dict[str, Any]:
-        return enrollment.confirm(self.context, user, code)
-
-    def show_secret(self, user: str, code: str) -> dict[str, Any]:
-        return enrollment.show_secret(self.context, user, code)
-
-    def import_secret(
-        self,
-        user: str,
-        secret: str,
-        params: totp.TotpParams,
-        recovery_codes: list[str],
-        *,
-        window: int | None = None,
-        used_step: int | None = None,
-        replace: bool = False,
-    ) -> dict[str, Any]:
-        return enrollment.import_secret(
-            self.context,
-            user,
-            secret,
-            params,
-            recovery_codes,
-            window=window,
-            used_step=used_step,
-            replace=replace,
-        )
-
-    # --- accounts ----------------------------------------------------------------
-
-    def status(self, user: str) -> dict[str, Any]:
-        return accounts.status(self.context, user)
-
-    def list_users(self, after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
-        return accounts.list_users(self.context, after, limit)
-
-    def explain(
-        self, user: str, service: str | None = None, rhost: str | None = None
-    ) -> dict[str, Any]:
-        return accounts.explain(self.context, user, service, rhost)
-
-    def disable(self, user: str, code: str | None = None, *, needs_proof: bool = False) -> None:
-        accounts.disable(self.context, user, code, needs_proof=needs_proof)
-
-    def unlock(self, user: str) -> dict[str, Any]:
-        return accounts.unlock(self.context, user)
-
-    def regenerate_recovery_codes(
-        self, user: str, code: str | None = None, *, needs_proof: bool = False
-    ) -> dict[str, Any]:
-        return accounts.regenerate_recovery_codes(self.context, user, code, needs_proof=needs_proof)
-
-    # --- the policy --------------------------------------------------------------
-
-    def replace_policy(self, new: Policy, *, force: bool = False) -> None:
-        policies.replace_policy(self.context, new, force=force)
-
-    def policy_impact(
-        self, new: Policy, after: str | None = None, limit: int = PAGE_SIZE
-    ) -> dict[str, Any]:
-        return policies.policy_impact(self.context, new, after, limit)
+    # the policy
+    replace_policy = _on_context(policies.replace_policy)
+    policy_impact = _on_context(policies.policy_impact)
