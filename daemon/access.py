@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pam_twofa import protocol as p
+from pam_twofa.errors import TwofaError
 from pam_twofa.protocol import Request
 
 from .directory import Directory
@@ -126,11 +127,11 @@ class Grant:
     needs_proof: bool
 
 
-class AccessDenied(Exception):
+class AccessDenied(TwofaError):
+    """A peer asking for what its role may not do."""
+
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = p.UNAUTHORIZED
-        self.message = message
+        super().__init__(p.UNAUTHORIZED, message)
 
 
 def is_admin(uid: int, directory: Directory, admin_groups: frozenset[str]) -> bool:

@@ -11,17 +11,12 @@ import bisect
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from pam_twofa.vocabulary import DISABLED, ENABLED, INCOMPLETE, LOCKED
+
 from . import lockout
 from .directory import Directory
 from .policy import LOGIN_SITUATIONS, REQUIRED, Decision, Policy
 from .store import UserRow
-
-ENABLED = "enabled"
-DISABLED = "disabled"
-INCOMPLETE = "incomplete"
-LOCKED = "locked"
-STATES = (ENABLED, DISABLED, INCOMPLETE, LOCKED)
-
 
 Situations = Iterable[tuple[str, "str | None"]]  # (PAM service, remote host)
 

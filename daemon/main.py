@@ -14,7 +14,13 @@ import sys
 import time
 from collections.abc import Callable
 
-from pam_twofa.client import ROOT_DIRECTORY, root_socket_path
+from pam_twofa.client import root_socket_path
+from pam_twofa.vocabulary import (
+    DEFAULT_POLICY,
+    DEFAULT_SOCKET,
+    DEFAULT_STATE_DIR,
+    ROOT_DIRECTORY,
+)
 
 from . import policy_file, statedir, systemd
 from .audit import Audit
@@ -28,9 +34,6 @@ from .service import Service, ServiceError
 from .statedir import StateDirError
 from .store import Store, StoreError
 
-DEFAULT_SOCKET = "/run/twofad/twofad.sock"
-DEFAULT_STATE_DIR = "/var/lib/twofad"
-DEFAULT_POLICY = "/etc/twofa/policy.yaml"
 DATABASE_NAME = "twofad.db"
 KEY_NAME = "twofad.key"
 

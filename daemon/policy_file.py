@@ -20,6 +20,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.scanner import ScannerError
 
+from pam_twofa import vocabulary as v
+from pam_twofa.errors import INVALID_POLICY, TwofaError
 from pam_twofa.protocol import (
     BAD_REQUEST,
     MAX_WINDOW,
@@ -32,7 +34,7 @@ from .lockout import LockoutPolicy
 from .policy import ACTIONS, LOCAL, Network, Policy, Rule
 from .totp import ALGORITHMS, TotpParams
 
-MAX_POLICY_BYTES = 48 * 1024  # it also travels in one protocol message for `policy check`
+MAX_POLICY_BYTES = v.MAX_POLICY_BYTES
 MAX_NODES = 20_000  # bounds the walk, whatever aliases may multiply
 MAX_DEPTH = 32  # collections inside collections; a policy needs five
 MAX_RULE_NAME = 64  # rule names travel in every status line and audit event
@@ -54,13 +56,13 @@ class Problem:
 MAX_SHOWN = 50  # problems listed; 50 of the longest still fit in a protocol message
 
 
-class PolicyError(Exception):
+class PolicyError(TwofaError):
     """A policy that cannot be used; `problems` lists every error found, in file order."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = sorted(problems, key=lambda p: (p.line, p.column))
-        super().__init__("\n".join(self.messages))
+        super().__init__(INVALID_POLICY, "\n".join(self.messages))
 
     @property
     def messages(self) -> list[str]:
@@ -527,8 +529,8 @@ def _totp(walker: _Walker, node: Node, path: str) -> dict[str, Any]:
         path,
         {
             "algorithm": walker.choice(tuple(ALGORITHMS)),
-            "digits": walker.integer(6, 8),
-            "period": walker.duration(15, 120),
+            "digits": walker.integer(v.MIN_DIGITS, v.MAX_DIGITS),
+            "period": walker.duration(v.MIN_PERIOD, v.MAX_PERIOD),
             "window": walker.integer(0, MAX_WINDOW),
         },
     )

@@ -19,10 +19,11 @@ from typing import Any
 
 from pam_twofa import protocol as p
 from pam_twofa.client import root_socket_path
+from pam_twofa.errors import TwofaError
 from pam_twofa.protocol import ProtocolError, Request, Response
 
 from . import access, names, policy_file
-from .access import AccessDenied, Grant, Peer
+from .access import Grant, Peer
 from .audit import Audit
 from .connection import ClientConnection, Connections, Limits
 from .listener import Listener
@@ -156,7 +157,9 @@ class Server:
             self._limit_costly(peer, request.op)
             self._refuse_if_expired(expires)
             data = self._handlers[request.op](grant, **fields)
-        except (AccessDenied, ServiceError) as exc:
+        except TwofaError as exc:  # refused, or not answerable now: the answer says which
+            if exc.ours:
+                self.audit.note(f"{request.op} not answered: {exc.message}")
             self._audit_event(peer, request.op, failed=True, error=exc.code, **context)
             return p.error_response(exc.code, exc.message, request.id)
         except Exception:
@@ -309,8 +312,8 @@ class Server:
         try:
             new = self.load_policy()
         except PolicyError as exc:
-            self.audit.note("policy not reloaded:\n" + "\n".join(exc.messages))
-            raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
+            self.audit.note("policy not reloaded:\n" + exc.message)
+            raise
         except OSError as exc:
             self.audit.note(f"policy not reloaded: {exc.filename}: {exc.strerror}")
             raise ServiceError(p.INVALID_POLICY, f"{exc.filename}: {exc.strerror}") from None
@@ -325,10 +328,7 @@ class Server:
     def _policy_check(
         self, grant: Grant, text: str, name: str = "policy.yaml", **page: Any
     ) -> dict[str, Any]:
-        try:
-            new = policy_file.parse(text, name)
-        except PolicyError as exc:
-            raise ServiceError(p.INVALID_POLICY, "\n".join(exc.messages)) from None
+        new = policy_file.parse(text, name)  # a PolicyError is the answer: invalid_policy
         return self.service.policy_impact(new, **page)
 
     def _policy_explain(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:

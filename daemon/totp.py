@@ -21,11 +21,10 @@ from urllib.parse import quote, urlencode
 
 import segno
 
-ALGORITHMS: dict[str, Any] = {
-    "SHA1": hashlib.sha1,
-    "SHA256": hashlib.sha256,
-    "SHA512": hashlib.sha512,
-}
+from pam_twofa import vocabulary as v
+
+HASHES: dict[str, Any] = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
+ALGORITHMS = {name: HASHES[name] for name in v.ALGORITHMS}
 SECRET_BYTES = 20  # 160 bits (32 base32 characters), what every authenticator app expects
 RESYNC_SECONDS = 600  # how far a resync looks either way: ±10 minutes, whatever the period
 
@@ -45,10 +44,10 @@ class TotpParams:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}")
-        if not 6 <= self.digits <= 8:
-            raise ValueError("digits must be 6 to 8")
-        if not 15 <= self.period <= 120:
-            raise ValueError("period must be 15 to 120 seconds")
+        if not v.MIN_DIGITS <= self.digits <= v.MAX_DIGITS:
+            raise ValueError(f"digits must be {v.MIN_DIGITS} to {v.MAX_DIGITS}")
+        if not v.MIN_PERIOD <= self.period <= v.MAX_PERIOD:
+            raise ValueError(f"period must be {v.MIN_PERIOD} to {v.MAX_PERIOD} seconds")
 
 
 def new_secret() -> str:

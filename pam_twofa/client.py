@@ -8,14 +8,14 @@ import _socket
 import os
 
 from . import protocol as p
+from .errors import TwofaError
+from .vocabulary import DEFAULT_SOCKET, ROOT_DIRECTORY
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_SOCKET = "/run/twofad/twofad.sock"
 DEFAULT_TIMEOUT = 5.0
-ROOT_DIRECTORY = "root"  # beside the socket: where twofad listens for root alone
 # Requests the daemon must not act on once we stop waiting: a code at a login, whose
 # outcome fail= has decided by then. We wait this much longer for their answer.
 EXPIRING_OPERATIONS = frozenset({"verify"})
@@ -68,13 +68,11 @@ class Unavailable(ClientError):
     """The daemon cannot be reached, or did not answer in time."""
 
 
-class RequestFailed(ClientError):
+class RequestFailed(ClientError, TwofaError):
     """The daemon answered with an error; ``code`` is its stable error code."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{message} ({code})")
-        self.code = code
-        self.message = message
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})"
 
 
 class _Closed(ConnectionResetError):

@@ -2,51 +2,122 @@
 
 Client, daemon and tests share this module so that a message means the same thing on
 both sides of the socket.  It validates every field here, once, so the daemon never
-acts on a message it has not understood completely.  It imports only what the PAM hook
-can afford at every login: the C half of ``json`` and nothing heavier.
+acts on a message it has not understood completely.  It is the public face of the
+wire: the error codes (errors), the fields' validators (fields) and the shared limits
+(vocabulary) are read from here too.  It imports only what the PAM hook can afford
+at every login: the C half of ``json`` and nothing heavier.
 """
 
 from . import _jsoncodec
+from .errors import (  # the public face: every code, and the errors, read from here
+    ALREADY_ENROLLED,
+    BAD_REQUEST,
+    BUSY,
+    ERROR_CODES,
+    EXPIRED,
+    INTERNAL,
+    INVALID_CODE,
+    INVALID_POLICY,
+    LOCKED,
+    NOT_ENROLLED,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    UNKNOWN_USER,
+    WOULD_LOCK_OUT,
+    BadRequest,
+    ProtocolError,
+    TwofaError,
+)
+from .fields import (
+    MAX_CODE_LEN,
+    MAX_PAGE,
+    MAX_RHOST_LEN,
+    MAX_USER_LEN,
+    validate_algorithm,
+    validate_code,
+    validate_code_list,
+    validate_digits,
+    validate_expires,
+    validate_flag,
+    validate_label,
+    validate_limit,
+    validate_period,
+    validate_policy_text,
+    validate_rhost,
+    validate_secret,
+    validate_service,
+    validate_time_step,
+    validate_user,
+    validate_window,
+)
+from .vocabulary import MAX_MESSAGE_BYTES, MAX_WINDOW, PROTOCOL_VERSION
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the hook milliseconds at every login; types are free
     from collections.abc import Callable, Iterator
     from typing import Any
 
-PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 64 * 1024
-
-# Stable error codes: clients branch on these, so they never change meaning.
-BAD_REQUEST = "bad_request"
-UNAUTHORIZED = "unauthorized"
-UNKNOWN_USER = "unknown_user"
-NOT_ENROLLED = "not_enrolled"
-ALREADY_ENROLLED = "already_enrolled"
-LOCKED = "locked"
-INVALID_CODE = "invalid_code"
-INVALID_POLICY = "invalid_policy"
-WOULD_LOCK_OUT = "would_lock_out"
-BUSY = "busy"
-RATE_LIMITED = "rate_limited"
-EXPIRED = "expired"
-INTERNAL = "internal"
-ERROR_CODES = frozenset(
-    {
-        BAD_REQUEST,
-        UNAUTHORIZED,
-        UNKNOWN_USER,
-        NOT_ENROLLED,
-        ALREADY_ENROLLED,
-        LOCKED,
-        INVALID_CODE,
-        INVALID_POLICY,
-        WOULD_LOCK_OUT,
-        BUSY,
-        RATE_LIMITED,
-        EXPIRED,
-        INTERNAL,
-    }
-)
+__all__ = [
+    "ACCEPTED",
+    "ALREADY_ENROLLED",
+    "BAD_REQUEST",
+    "BUSY",
+    "CHECK_ACTIONS",
+    "ENROLL",
+    "ERROR_CODES",
+    "EXPIRED",
+    "INTERNAL",
+    "INVALID_CODE",
+    "INVALID_POLICY",
+    "LOCKED",
+    "MAX_CODE_LEN",
+    "MAX_MESSAGE_BYTES",
+    "MAX_PAGE",
+    "MAX_RHOST_LEN",
+    "MAX_USER_LEN",
+    "MAX_WINDOW",
+    "NOT_ENROLLED",
+    "OPERATIONS",
+    "PROMPT",
+    "PROTOCOL_VERSION",
+    "RATE_LIMITED",
+    "REFUSE",
+    "REJECTED",
+    "REPLAYED",
+    "SKIP",
+    "UNAUTHORIZED",
+    "UNKNOWN_USER",
+    "VERIFY_RESULTS",
+    "WOULD_LOCK_OUT",
+    "BadRequest",
+    "LineBuffer",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "TwofaError",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "error_response",
+    "validate_algorithm",
+    "validate_code",
+    "validate_code_list",
+    "validate_digits",
+    "validate_expires",
+    "validate_flag",
+    "validate_label",
+    "validate_limit",
+    "validate_period",
+    "validate_policy_text",
+    "validate_request",
+    "validate_rhost",
+    "validate_secret",
+    "validate_service",
+    "validate_time_step",
+    "validate_user",
+    "validate_window",
+]
 
 # Results of a verification.  "replayed" is kept apart for the audit log; people are
 # shown it as a rejection so a replay teaches an attacker nothing.
@@ -61,182 +132,6 @@ PROMPT = "prompt"
 ENROLL = "enroll"
 REFUSE = "refuse"
 CHECK_ACTIONS = frozenset({SKIP, PROMPT, ENROLL, REFUSE, LOCKED})
-
-
-class ProtocolError(Exception):
-    """A message that cannot be accepted; ``code`` is one of ERROR_CODES."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str) -> "ProtocolError":
-    return ProtocolError(BAD_REQUEST, message)
-
-
-# --- field validators -------------------------------------------------------------------
-
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_USER_CHARS = _ALNUM | frozenset("_.@-\\")
-_SERVICE_CHARS = _ALNUM | frozenset("_.+@-")
-MAX_USER_LEN = 256
-MAX_CODE_LEN = 128
-MAX_RHOST_LEN = 255
-
-
-def validate_user(value: object, name: str = "user") -> str:
-    """A login name as NSS may hand it over (local, LDAP or SSSD: `jo.doe@corp`;
-    winbind: `CORP\\jo`).
-
-    A leading dash could pass for an option and a slash for a path, so neither is
-    allowed; a trailing `$` stays possible for Samba machine accounts.
-    """
-    if not isinstance(value, str):
-        raise _bad(f"{name} must be a string")
-    body = value[:-1] if value.endswith("$") else value
-    if not body or len(value) > MAX_USER_LEN:
-        raise _bad(f"{name} must be 1 to {MAX_USER_LEN} characters")
-    if body[0] in "-.@\\" or not all(c in _USER_CHARS for c in body):
-        raise _bad(f"{name} {value!r} is not a valid user name")
-    return value
-
-
-def validate_code(value: object, name: str = "code") -> str:
-    """A TOTP or recovery code as typed; the daemon normalises it, this only bounds it."""
-    if not isinstance(value, str):
-        raise _bad(f"{name} must be a string")
-    if not value or len(value) > MAX_CODE_LEN:
-        raise _bad(f"{name} must be 1 to {MAX_CODE_LEN} characters")
-    if not value.isprintable():
-        raise _bad(f"{name} contains control characters")
-    return value
-
-
-def validate_service(value: object, name: str = "service") -> str:
-    """A PAM service name, i.e. a file name under /etc/pam.d."""
-    if not isinstance(value, str):
-        raise _bad(f"{name} must be a string")
-    if (
-        not 0 < len(value) <= 64
-        or value[0] not in _ALNUM
-        or not all(c in _SERVICE_CHARS for c in value)
-    ):
-        raise _bad(
-            f"{name} {value[:64]!r} is not a valid PAM service name "
-            "(1 to 64 letters, digits and _.+@-, starting with a letter or digit)"
-        )
-    return value
-
-
-def validate_rhost(value: object, name: str = "rhost") -> "str | None":
-    """The remote host PAM reports: an address or a name; absent for a local login."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _bad(f"{name} must be a string or null")
-    if len(value) > MAX_RHOST_LEN or not value.isprintable() or " " in value:
-        raise _bad(f"{name} must be at most {MAX_RHOST_LEN} printable characters, no spaces")
-    return value
-
-
-def validate_flag(value: object, name: str = "flag") -> bool:
-    if not isinstance(value, bool):
-        raise _bad(f"{name} must be true or false")
-    return value
-
-
-MAX_POLICY_TEXT = 48 * 1024
-_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-# Base32 spells 5 bits a character: a length leaving 1, 3 or 6 over a multiple of 8 ends
-# part-way through a byte, and no key of whole bytes is written that way.
-_NOT_WHOLE_BYTES = frozenset({1, 3, 6})
-
-
-def validate_secret(value: object, name: str = "secret") -> str:
-    """A TOTP key in base32 without padding: at least 80 bits, as older apps made them."""
-    if not isinstance(value, str) or not 16 <= len(value) <= 128:
-        raise _bad(f"{name} must be 16 to 128 base32 characters")
-    if not all(c in _BASE32 for c in value):
-        raise _bad(f"{name} must be base32 (A-Z, 2-7) without padding")
-    if len(value) % 8 in _NOT_WHOLE_BYTES:
-        raise _bad(
-            f"{name} has {len(value)} base32 characters, which spell no whole number of "
-            "bytes (a character is missing or extra)"
-        )
-    return value
-
-
-def validate_algorithm(value: object, name: str = "algorithm") -> str:
-    if value not in ("SHA1", "SHA256", "SHA512"):
-        raise _bad(f"{name} must be SHA1, SHA256 or SHA512")
-    return str(value)
-
-
-def _whole(value: object, name: str, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise _bad(f"{name} must be a whole number from {low} to {high}")
-    return value
-
-
-def validate_digits(value: object, name: str = "digits") -> int:
-    return _whole(value, name, 6, 8)
-
-
-def validate_period(value: object, name: str = "period") -> int:
-    return _whole(value, name, 15, 120)
-
-
-MAX_WINDOW = 10  # time steps either side of now: the policy's own upper bound
-
-
-def validate_window(value: object, name: str = "window") -> int:
-    return _whole(value, name, 0, MAX_WINDOW)
-
-
-def validate_time_step(value: object, name: str = "used_step") -> int:
-    return _whole(value, name, 0, 2**40)
-
-
-def validate_expires(value: object, name: str = "expires") -> float:
-    """When the requester stops waiting, on this host's CLOCK_MONOTONIC (in seconds).
-
-    The hook and the daemon share the host's monotonic clock, which no one can set, so
-    a request read after its sender gave up is recognised and not acted on.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2.0**53:
-        raise _bad(f"{name} must be a number of seconds on the monotonic clock")
-    return float(value)
-
-
-MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message
-
-
-def validate_limit(value: object, name: str = "limit") -> int:
-    return _whole(value, name, 1, MAX_PAGE)
-
-
-def validate_code_list(value: object, name: str = "recovery_codes") -> "list[str]":
-    if not isinstance(value, list) or len(value) > 20:
-        raise _bad(f"{name} must be a list of at most 20 codes")
-    return [validate_code(code, f"{name}[{i}]") for i, code in enumerate(value)]
-
-
-def validate_policy_text(value: object, name: str = "text") -> str:
-    """A policy file's content, sent by `twofactl policy check` to be validated."""
-    if not isinstance(value, str):
-        raise _bad(f"{name} must be a string")
-    if len(value) > MAX_POLICY_TEXT:
-        raise _bad(f"{name} must be at most {MAX_POLICY_TEXT} characters")
-    return value
-
-
-def validate_label(value: object, name: str = "name") -> str:
-    """A file name to show in messages: printable, bounded."""
-    if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
-        raise _bad(f"{name} must be 1 to 255 printable characters")
-    return value
 
 
 # Each operation's fields: name -> (validator, required).
@@ -345,20 +240,20 @@ def _dumps(obj: "dict[str, Any]") -> bytes:
 
 def _loads(line: bytes) -> "dict[str, Any]":
     if len(line) > MAX_MESSAGE_BYTES:
-        raise _bad(f"message exceeds {MAX_MESSAGE_BYTES} bytes")
+        raise BadRequest(f"message exceeds {MAX_MESSAGE_BYTES} bytes")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad("message is not valid UTF-8") from None
+        raise BadRequest("message is not valid UTF-8") from None
     try:
         obj = _jsoncodec.loads(text)
     except (ValueError, RecursionError):
-        raise _bad("message is not a valid JSON object") from None
+        raise BadRequest("message is not a valid JSON object") from None
     if not isinstance(obj, dict):
-        raise _bad("message must be a JSON object")
+        raise BadRequest("message must be a JSON object")
     version = obj.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 in Python
-        raise _bad(f"unsupported protocol version (this side speaks v={PROTOCOL_VERSION})")
+        raise BadRequest(f"unsupported protocol version (this side speaks v={PROTOCOL_VERSION})")
     return obj
 
 
@@ -367,7 +262,7 @@ def _take_id(obj: "dict[str, Any]") -> "int | None":
     if value is None:
         return None
     if type(value) is not int or not 0 <= value < 2**53:
-        raise _bad("id must be a non-negative integer")
+        raise BadRequest("id must be a non-negative integer")
     return value
 
 
@@ -382,16 +277,18 @@ def encode_request(op: str, id: "int | None" = None, **fields: "Any") -> bytes:
 
 def validate_request(op: object, fields: "dict[str, Any]", id: "int | None" = None) -> "Request":
     if not isinstance(op, str) or op not in OPERATIONS:
-        raise _bad(f"unknown operation {op!r}" if isinstance(op, str) else "op must be a string")
+        raise BadRequest(
+            f"unknown operation {op!r}" if isinstance(op, str) else "op must be a string"
+        )
     schema = OPERATIONS[op]
     unknown = sorted(set(fields) - set(schema))
     if unknown:
-        raise _bad(f"{op}: unknown field(s) {', '.join(map(repr, unknown))}")
+        raise BadRequest(f"{op}: unknown field(s) {', '.join(map(repr, unknown))}")
     clean: dict[str, Any] = {}
     for name, (validate, required) in schema.items():
         if fields.get(name) is None:
             if required:
-                raise _bad(f"{op}: field {name!r} is required")
+                raise BadRequest(f"{op}: field {name!r} is required")
             continue
         value = validate(fields[name], name)
         if value is not None:
@@ -463,12 +360,12 @@ class LineBuffer:
             if end < 0:
                 break
             if end > self._limit:
-                raise _bad(f"message exceeds {self._limit} bytes")
+                raise BadRequest(f"message exceeds {self._limit} bytes")
             line = bytes(self._pending[:end])
             del self._pending[: end + 1]
             yield line
         if len(self._pending) > self._limit:
-            raise _bad(f"message exceeds {self._limit} bytes")
+            raise BadRequest(f"message exceeds {self._limit} bytes")
 
     @property
     def pending(self) -> int:

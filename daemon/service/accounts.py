@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pam_twofa import protocol as p
+from pam_twofa import vocabulary as v
 
 from .. import impact, recovery
 from ..policy import REQUIRED
@@ -84,7 +85,7 @@ def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[s
     locked = locked_reply(row.lock, now)
     described.update(
         {
-            "enrollment": "active" if row.active else "pending",
+            "enrollment": v.ACTIVE if row.active else v.PENDING,
             "renewal_pending": row.active and row.pending_secret is not None,
             "enrolled_at": row.enrolled_at,
             "last_success": row.last_success,

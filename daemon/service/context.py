@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pam_twofa import protocol as p
+from pam_twofa.errors import TwofaError
 
 from .. import lockout
 from ..directory import Directory
@@ -32,13 +33,8 @@ PAGE_SIZE = p.MAX_PAGE  # entries per listing reply; the protocol bounds what fi
 COMMAND_ORIGIN = lockout.origin_of(None, None)
 
 
-class ServiceError(Exception):
-    """An operation refused; ``code`` is one of the protocol's stable error codes."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ServiceError(TwofaError):
+    """An operation refused by a rule of the service (a lock, a wrong code, no account)."""
 
 
 @dataclass

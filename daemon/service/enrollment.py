@@ -13,6 +13,7 @@ import hmac
 from typing import Any
 
 from pam_twofa import protocol as p
+from pam_twofa import vocabulary as v
 
 from .. import recovery, totp
 from ..store import SealedSecret, UserRow
@@ -107,7 +108,7 @@ def _confirm(ctx: Context, user: str, code: str, now: float) -> dict[str, Any]:
         )
     codes, digests = recovery.new_codes(ctx.keys.recovery_key, user, ctx.policy.recovery_codes)
     ctx.store.activate_pending(row, max(matches), now, digests)
-    return {"user": user, "state": "active", "recovery_codes": codes}
+    return {"user": user, "state": v.ACTIVE, "recovery_codes": codes}
 
 
 def import_secret(
@@ -140,7 +141,7 @@ def import_secret(
         row = ctx.store.get_user(user)
         if row is not None and row.active and not replace:
             if _holds(ctx, row, secret, params):
-                return {"user": user, "state": "active", "unchanged": True}
+                return {"user": user, "state": v.ACTIVE, "unchanged": True}
             raise ServiceError(
                 p.ALREADY_ENROLLED,
                 f"{user} is already enrolled with another key; use --replace to overwrite",
@@ -149,7 +150,7 @@ def import_secret(
         ctx.store.take_over(
             user, row, sealed, now, last_step=used, window=window, recovery_digests=digests
         )
-        return {"user": user, "state": "active", "recovery_codes": len(digests)}
+        return {"user": user, "state": v.ACTIVE, "recovery_codes": len(digests)}
 
     return ctx.atomic(take_over)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pam_twofa import protocol as p
+from pam_twofa import vocabulary as v
 
 from .. import impact
 from ..policy import REQUIRED, Policy
@@ -44,7 +45,7 @@ def policy_impact(
             "source": new.source,
             "rules": len(new.rules),
             "required": page,
-            "incomplete": [r["user"] for r in page if r["state"] == impact.INCOMPLETE],
+            "incomplete": [r["user"] for r in page if r["state"] == v.INCOMPLETE],
             "lockout_risk": impact.lockout_risk(new, ctx.store.get_user, ctx.directory),
             "next": cursor,
         }

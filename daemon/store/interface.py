@@ -19,11 +19,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from pam_twofa.errors import INTERNAL, TwofaError
+
 from .. import lockout, totp
 
 
-class StoreError(Exception):
+class StoreError(TwofaError):
     """The database cannot be used: newer than this program, or not a twofad database."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INTERNAL, message)
 
 
 class Conflict(Exception):

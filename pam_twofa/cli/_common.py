@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import Client, ClientError, RequestFailed, default_socket_path
+from ..vocabulary import DEFAULT_SOCKET
 from .files import FileRefused
 
 Handler = Callable[[Client, argparse.Namespace], int]
@@ -33,7 +34,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, sub: bool = False) ->
         "--socket",
         default=argparse.SUPPRESS if sub else None,
         metavar="PATH",
-        help="twofad's socket (default: $TWOFA_SOCKET or /run/twofad/twofad.sock)",
+        help=f"twofad's socket (default: $TWOFA_SOCKET or {DEFAULT_SOCKET})",
     )
     parser.add_argument(
         "--json",

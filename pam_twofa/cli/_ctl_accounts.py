@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..client import Client
+from ..vocabulary import PENDING, STATE_LABELS
 from . import _common, _delivery
 from ._common import Command, arg
 from .asuser import Person
@@ -17,13 +18,6 @@ from .asuser import Person
 VERIFY_EXIT = {"accepted": 0}
 
 ENROLLMENT_KEYS = ("user", "secret", "uri", "qr", "issuer", "algorithm", "digits", "period")
-
-STATE_NAMES = {
-    "enabled": "Enabled",
-    "disabled": "Disabled",
-    "incomplete": "Incomplete",
-    "locked": "Locked",
-}
 
 
 def _enroll(client: Client, args: argparse.Namespace) -> int:
@@ -93,10 +87,10 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         return 0
     rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "STRIKES", "LOCK")]
     for s in statuses:
-        state = STATE_NAMES.get(s["state"], s["state"])
+        state = STATE_LABELS.get(s["state"], s["state"])
         if s.get("renewal_pending"):
             state += " (new key pending)"
-        elif s.get("enrollment") == "pending":
+        elif s.get("enrollment") == PENDING:
             state += " (set-up pending)"
         rows.append(
             (
@@ -208,7 +202,7 @@ COMMANDS = (
         "twofactl status --state incomplete",
         (
             arg("users", nargs="*", metavar="USER"),
-            arg("--state", choices=tuple(STATE_NAMES), help="only users in this state"),
+            arg("--state", choices=tuple(STATE_LABELS), help="only users in this state"),
         ),
     ),
     Command(

@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 
 from ..client import Client
+from ..vocabulary import DEFAULT_POLICY, STATE_LABELS
 from . import _common
 from ._common import Command, Group, arg
-from ._ctl_accounts import STATE_NAMES
-
-DEFAULT_POLICY = "/etc/twofa/policy.yaml"
 
 
 def _reload(client: Client, args: argparse.Namespace) -> int:
@@ -46,7 +44,7 @@ def _policy_check(client: Client, args: argparse.Namespace) -> int:
     else:
         print(f"{len(required)} account(s) would be required to give a code:")
         rows = [("USER", "STATE", "RULE")]
-        rows += [(r["user"], STATE_NAMES.get(r["state"], r["state"]), r["rule"]) for r in required]
+        rows += [(r["user"], STATE_LABELS.get(r["state"], r["state"]), r["rule"]) for r in required]
         _common.print_table(rows, indent="  ")
     if report["incomplete"]:
         print(
@@ -70,7 +68,7 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
     rule = "the default" if data["rule"] == "default" else f"rule {data['rule']!r}"
     where = f", {data['line']}" if data.get("line") else ""
     print(f"{data['user']} via {data['service']} {origin}: {data['action']} ({rule}{where})")
-    print(f"state: {STATE_NAMES.get(data['state'], data['state'])}")
+    print(f"state: {STATE_LABELS.get(data['state'], data['state'])}")
     if not data.get("known"):
         print("note: no such account on this machine")
     return 0

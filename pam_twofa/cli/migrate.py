@@ -16,7 +16,7 @@ import pwd
 import time
 from dataclasses import dataclass, field
 
-from ..protocol import MAX_WINDOW
+from ..vocabulary import MAX_PERIOD, MAX_WINDOW, MIN_PERIOD
 from . import files
 from .asuser import Person
 
@@ -81,8 +81,10 @@ def _google_option(entry: Entry, words: list[str]) -> None:
             entry.period = int(words[1])
         except (IndexError, ValueError):
             raise Unusable("STEP_SIZE is not a number") from None
-        if not 15 <= entry.period <= 120:
-            raise Unusable(f"STEP_SIZE {entry.period} is outside 15 to 120 seconds")
+        if not MIN_PERIOD <= entry.period <= MAX_PERIOD:
+            raise Unusable(
+                f"STEP_SIZE {entry.period} is outside {MIN_PERIOD} to {MAX_PERIOD} seconds"
+            )
     elif name == "WINDOW_SIZE":
         _google_window(entry, words[1:])
     elif name == "DISALLOW_REUSE":

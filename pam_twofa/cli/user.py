@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..client import Client
+from ..vocabulary import ACTIVE, PENDING
 from . import _common, _delivery
 from ._common import Command, arg
 
@@ -43,12 +44,12 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     print(f"Two-step verification for {data['user']}: {state}")
     if data.get("required"):
         print(f"  required by the policy (rule {data['rule']!r})")
-    if data["enrollment"] == "active":
+    if data["enrollment"] == ACTIVE:
         enrolled = _common.when(data.get("enrolled_at"))
         print(f"  enrolled {enrolled}, last login {_common.when(data.get('last_success'))}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
         print(f"  lock: {_common.lock_text(data)}")
-    elif data["enrollment"] == "pending":
+    elif data["enrollment"] == PENDING:
         print("  a set-up was started but not confirmed: run `twofa enroll`")
     return 0
 

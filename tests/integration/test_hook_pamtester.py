@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pam_twofa import protocol as p
-from pam_twofa.client import DEFAULT_SOCKET
+from pam_twofa.vocabulary import DEFAULT_SOCKET
 from support.daemon import Daemon
 from support.enrollment import HOOK, Enrolled, enroll
 from support.oath import oathtool

@@ -1,0 +1,175 @@
+"""Each field of a request, validated: its type, its bounds, the characters it may hold.
+
+A daemon that acts on a field has seen it pass one of these first, so a user name is
+never a path or an option, a code never a control character, a key never a wrong
+length.  The bounds are the vocabulary's, so the policy file, the commands and the
+wire agree on them.  Each validator returns the value as the daemon will use it, or
+raises BadRequest naming the field.
+"""
+
+from .errors import BadRequest
+from .vocabulary import (
+    ALGORITHMS,
+    MAX_DIGITS,
+    MAX_PERIOD,
+    MAX_POLICY_BYTES,
+    MAX_WINDOW,
+    MIN_DIGITS,
+    MIN_PERIOD,
+)
+
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_USER_CHARS = _ALNUM | frozenset("_.@-\\")
+_SERVICE_CHARS = _ALNUM | frozenset("_.+@-")
+MAX_USER_LEN = 256
+MAX_CODE_LEN = 128
+MAX_RHOST_LEN = 255
+
+
+def validate_user(value: object, name: str = "user") -> str:
+    """A login name as NSS may hand it over (local, LDAP or SSSD: `jo.doe@corp`;
+    winbind: `CORP\\jo`).
+
+    A leading dash could pass for an option and a slash for a path, so neither is
+    allowed; a trailing `$` stays possible for Samba machine accounts.
+    """
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    body = value[:-1] if value.endswith("$") else value
+    if not body or len(value) > MAX_USER_LEN:
+        raise BadRequest(f"{name} must be 1 to {MAX_USER_LEN} characters")
+    if body[0] in "-.@\\" or not all(c in _USER_CHARS for c in body):
+        raise BadRequest(f"{name} {value!r} is not a valid user name")
+    return value
+
+
+def validate_code(value: object, name: str = "code") -> str:
+    """A TOTP or recovery code as typed; the daemon normalises it, this only bounds it."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if not value or len(value) > MAX_CODE_LEN:
+        raise BadRequest(f"{name} must be 1 to {MAX_CODE_LEN} characters")
+    if not value.isprintable():
+        raise BadRequest(f"{name} contains control characters")
+    return value
+
+
+def validate_service(value: object, name: str = "service") -> str:
+    """A PAM service name, i.e. a file name under /etc/pam.d."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if (
+        not 0 < len(value) <= 64
+        or value[0] not in _ALNUM
+        or not all(c in _SERVICE_CHARS for c in value)
+    ):
+        raise BadRequest(
+            f"{name} {value[:64]!r} is not a valid PAM service name "
+            "(1 to 64 letters, digits and _.+@-, starting with a letter or digit)"
+        )
+    return value
+
+
+def validate_rhost(value: object, name: str = "rhost") -> str | None:
+    """The remote host PAM reports: an address or a name; absent for a local login."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string or null")
+    if len(value) > MAX_RHOST_LEN or not value.isprintable() or " " in value:
+        raise BadRequest(f"{name} must be at most {MAX_RHOST_LEN} printable characters, no spaces")
+    return value
+
+
+def validate_flag(value: object, name: str = "flag") -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+# Base32 spells 5 bits a character: a length leaving 1, 3 or 6 over a multiple of 8 ends
+# part-way through a byte, and no key of whole bytes is written that way.
+_NOT_WHOLE_BYTES = frozenset({1, 3, 6})
+
+
+def validate_secret(value: object, name: str = "secret") -> str:
+    """A TOTP key in base32 without padding: at least 80 bits, as older apps made them."""
+    if not isinstance(value, str) or not 16 <= len(value) <= 128:
+        raise BadRequest(f"{name} must be 16 to 128 base32 characters")
+    if not all(c in _BASE32 for c in value):
+        raise BadRequest(f"{name} must be base32 (A-Z, 2-7) without padding")
+    if len(value) % 8 in _NOT_WHOLE_BYTES:
+        raise BadRequest(
+            f"{name} has {len(value)} base32 characters, which spell no whole number of "
+            "bytes (a character is missing or extra)"
+        )
+    return value
+
+
+def validate_algorithm(value: object, name: str = "algorithm") -> str:
+    if value not in ALGORITHMS:
+        raise BadRequest(f"{name} must be {', '.join(ALGORITHMS[:-1])} or {ALGORITHMS[-1]}")
+    return str(value)
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def validate_digits(value: object, name: str = "digits") -> int:
+    return _whole(value, name, MIN_DIGITS, MAX_DIGITS)
+
+
+def validate_period(value: object, name: str = "period") -> int:
+    return _whole(value, name, MIN_PERIOD, MAX_PERIOD)
+
+
+def validate_window(value: object, name: str = "window") -> int:
+    return _whole(value, name, 0, MAX_WINDOW)
+
+
+def validate_time_step(value: object, name: str = "used_step") -> int:
+    return _whole(value, name, 0, 2**40)
+
+
+def validate_expires(value: object, name: str = "expires") -> float:
+    """When the requester stops waiting, on this host's CLOCK_MONOTONIC (in seconds).
+
+    The hook and the daemon share the host's monotonic clock, which no one can set, so
+    a request read after its sender gave up is recognised and not acted on.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2.0**53:
+        raise BadRequest(f"{name} must be a number of seconds on the monotonic clock")
+    return float(value)
+
+
+MAX_PAGE = 100  # listing entries per reply: a hundred of the largest fit well within a message
+
+
+def validate_limit(value: object, name: str = "limit") -> int:
+    return _whole(value, name, 1, MAX_PAGE)
+
+
+def validate_code_list(value: object, name: str = "recovery_codes") -> list[str]:
+    if not isinstance(value, list) or len(value) > 20:
+        raise BadRequest(f"{name} must be a list of at most 20 codes")
+    return [validate_code(code, f"{name}[{i}]") for i, code in enumerate(value)]
+
+
+def validate_policy_text(value: object, name: str = "text") -> str:
+    """A policy file's content, sent by `twofactl policy check` to be validated."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if len(value) > MAX_POLICY_BYTES:
+        raise BadRequest(f"{name} must be at most {MAX_POLICY_BYTES} characters")
+    return value
+
+
+def validate_label(value: object, name: str = "name") -> str:
+    """A file name to show in messages: printable, bounded."""
+    if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
+        raise BadRequest(f"{name} must be 1 to 255 printable characters")
+    return value
