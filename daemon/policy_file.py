@@ -1,24 +1,19 @@
 """YAML text to a validated Policy, or every error in it with its line and column.
 
-The YAML is composed into nodes (which keep their positions) and walked by hand, so
-an error can say where it is and what was expected, unknown keys are caught (a misspelt
-`gruops:` must not silently widen a rule), and nothing is applied unless all of it is
-valid.
+This is the policy's schema: which keys a file may have and what each must hold.
+The YAML is composed into nodes (which keep their positions) and walked by hand
+(yaml_walk), so an error can say where it is and what was expected, unknown keys are
+caught (a misspelt `gruops:` must not silently widen a rule), and nothing is applied
+unless all of it is valid.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.composer import ComposerError
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.scanner import ScannerError
+from yaml.nodes import Node, ScalarNode
 
 from pam_twofa import vocabulary as v
 from pam_twofa.errors import INVALID_POLICY, TwofaError
@@ -31,28 +26,22 @@ from pam_twofa.protocol import (
 )
 
 from .lockout import LockoutPolicy
-from .policy import ACTIONS, LOCAL, Network, Policy, Rule
+from .policy import ACTIONS, Policy, Rule
 from .totp import ALGORITHMS, TotpParams
+from .yaml_walk import (
+    MAX_NODES,
+    Invalid,
+    Loader,
+    Problem,
+    TooBig,
+    Walker,
+    brief,
+    human,
+    position,
+)
 
 MAX_POLICY_BYTES = v.MAX_POLICY_BYTES
-MAX_NODES = 20_000  # bounds the walk, whatever aliases may multiply
-MAX_DEPTH = 32  # collections inside collections; a policy needs five
 MAX_RULE_NAME = 64  # rule names travel in every status line and audit event
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int
-    column: int
-    path: str
-    message: str
-
-    def format(self, source: str) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{source}:{self.line}:{self.column}: {where}{self.message}"
-
-
 MAX_SHOWN = 50  # problems listed; 50 of the longest still fit in a protocol message
 
 
@@ -72,271 +61,6 @@ class PolicyError(TwofaError):
         return shown + ([f"{self.source}: ... and {hidden} more"] if hidden else [])
 
 
-class _Invalid(Exception):
-    """One value is wrong; the walker records it and carries on with the rest."""
-
-
-class _Walker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self._constructor = SafeConstructor()
-        self._visited = 0
-
-    def problem(self, node: Node, path: str, message: str) -> None:
-        mark = node.start_mark
-        self.problems.append(Problem(mark.line + 1, mark.column + 1, path, message))
-
-    def scalar(self, node: Node, path: str) -> Any:
-        self._visited += 1
-        if self._visited > MAX_NODES:
-            raise _TooBig
-        if not isinstance(node, ScalarNode):
-            self.problem(node, path, f"expected a single value, not a {_kind(node)}")
-            raise _Invalid
-        try:
-            return self._constructor.construct_object(node)
-        except ConstructorError as exc:
-            self.problem(node, path, f"unreadable value: {_brief(exc.problem)}")
-            raise _Invalid from None
-        except Exception:
-            # SafeConstructor trusts a scalar that looks like its type, or is tagged as
-            # one: a date that is none (2020-13-45), `!!int abc`, `!!bool maybe`, more
-            # digits than int() reads.  Each fails with whatever its conversion raises.
-            what = node.tag.rsplit(":", 1)[-1]
-            self.problem(node, path, f"unreadable value: {_show(node.value)} is not a valid {what}")
-            raise _Invalid from None
-
-    def mapping(
-        self, node: Node, path: str, schema: dict[str, Callable[[Node, str], Any]]
-    ) -> dict[str, Any]:
-        """Check a mapping's keys against `schema` and convert each value it has."""
-        self._visited += 1
-        if not isinstance(node, MappingNode):
-            if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-                return {}
-            self.problem(node, path, f"expected a mapping of {', '.join(schema)}")
-            raise _Invalid
-        result: dict[str, Any] = {}
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else None
-            where = f"{path}.{key}" if path else str(key)
-            if key not in schema:
-                self.problem(
-                    key_node, path, f"unknown key {_show(key)}; expected one of {', '.join(schema)}"
-                )
-                continue
-            if key in seen:
-                self.problem(key_node, path, f"{_show(key)} is given twice")
-                continue
-            seen.add(key)
-            try:
-                result[key] = schema[key](value_node, where)
-            except _Invalid:
-                continue
-        return result
-
-    def sequence(self, node: Node, path: str, item: Callable[[Node, str], Any]) -> tuple[Any, ...]:
-        """A list; a single value stands for a list of one."""
-        self._visited += 1
-        if isinstance(node, ScalarNode):
-            return (item(node, f"{path}[0]"),)
-        if not isinstance(node, SequenceNode):
-            self.problem(node, path, "expected a list")
-            raise _Invalid
-        values = []
-        failed = False
-        for index, child in enumerate(node.value):
-            try:
-                values.append(item(child, f"{path}[{index}]"))
-            except _Invalid:
-                failed = True
-        if failed:
-            raise _Invalid
-        return tuple(values)
-
-    # --- typed values ------------------------------------------------------------
-
-    def string(self, node: Node, path: str) -> str:
-        value = self.scalar(node, path)
-        if not isinstance(value, str) or not value:
-            self.problem(node, path, f"expected text, not {_show(value)}")
-            raise _Invalid
-        return value
-
-    def label(self, limit: int) -> Callable[[Node, str], str]:
-        """A name shown in messages and replies: one printable line, bounded."""
-
-        def convert(node: Node, path: str) -> str:
-            value = self.string(node, path)
-            if len(value) > limit or not value.isprintable():
-                self.problem(node, path, f"expected 1 to {limit} printable characters on one line")
-                raise _Invalid
-            return value
-
-        return convert
-
-    def choice(self, options: tuple[str, ...]) -> Callable[[Node, str], str]:
-        def convert(node: Node, path: str) -> str:
-            value = self.scalar(node, path)
-            if value not in options:
-                self.problem(node, path, f"{_show(value)} is not one of {', '.join(options)}")
-                raise _Invalid
-            return str(value)
-
-        return convert
-
-    def integer(self, low: int, high: int) -> Callable[[Node, str], int]:
-        def convert(node: Node, path: str) -> int:
-            value = self.scalar(node, path)
-            if type(value) is not int or not low <= value <= high:
-                self.problem(
-                    node, path, f"expected a whole number from {low} to {high}, not {_show(value)}"
-                )
-                raise _Invalid
-            return value
-
-        return convert
-
-    def boolean(self, node: Node, path: str) -> bool:
-        value = self.scalar(node, path)
-        if not isinstance(value, bool):
-            self.problem(node, path, f"expected true or false, not {_show(value)}")
-            raise _Invalid
-        return value
-
-    def duration(self, low: int, high: int) -> Callable[[Node, str], int]:
-        """Seconds from `30s`, `15m`, `1h`, `1h30m`; a bare number has no unit and is refused."""
-
-        def convert(node: Node, path: str) -> int:
-            value = self.scalar(node, path)
-            match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-            if not match or not any(match.groups()):
-                self.problem(
-                    node,
-                    path,
-                    f"{_show(value)} is not a duration; write it with a unit: 30s, 15m, 1h",
-                )
-                raise _Invalid
-            hours, minutes, seconds = (int(g or 0) for g in match.groups())
-            total = hours * 3600 + minutes * 60 + seconds
-            if not low <= total <= high:
-                self.problem(
-                    node, path, f"{_show(value)} is out of range ({_human(low)} to {_human(high)})"
-                )
-                raise _Invalid
-            return total
-
-        return convert
-
-    def name(self, check: Callable[[object, str], str], what: str) -> Callable[[Node, str], str]:
-        def convert(node: Node, path: str) -> str:
-            value = self.scalar(node, path)
-            try:
-                return check(value, path)
-            except ProtocolError:
-                self.problem(node, path, f"{_show(value)} is not a valid {what}")
-                raise _Invalid from None
-
-        return convert
-
-    def network(self, node: Node, path: str) -> Network | str:
-        value = self.scalar(node, path)
-        if value == LOCAL:
-            return LOCAL
-        try:
-            network = ipaddress.ip_network(str(value), strict=True)
-        except ValueError as exc:
-            if "host bits set" in str(exc):
-                network = ipaddress.ip_network(str(value), strict=False)
-                self.problem(
-                    node, path, f"{_show(value)} has host bits set; did you mean {network}?"
-                )
-            else:
-                self.problem(node, path, f"{_show(value)} is not an IP network (or '{LOCAL}')")
-            raise _Invalid from None
-        return _unmapped(network)
-
-
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-
-
-def _unmapped(network: Network) -> Network:
-    """::ffff:10.0.0.0/104 as 10.0.0.0/8: remote addresses are matched as IPv4 too."""
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
-        mapped = network.network_address.ipv4_mapped
-        assert mapped is not None
-        return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
-    return network
-
-
-class _TooBig(Exception):
-    pass
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing collections nested more than MAX_DEPTH deep.
-
-    Its scanner looks at every open `[` and `{` again at each token, so its time grows
-    with the square of the depth (2,000 brackets took over a second, and the daemon
-    answers nobody meanwhile); its composer recurses once per level, into
-    RecursionError.  Both are stopped at the first level too many.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        if self.flow_level >= MAX_DEPTH:
-            raise ScannerError(None, None, f"more than {MAX_DEPTH} nested [ or {{", self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self._depth >= MAX_DEPTH:
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise ComposerError(None, None, f"nested more than {MAX_DEPTH} deep", mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """A value quoted for a message, shortened: errors must fit in one reply."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
-def _brief(message: str | None, limit: int = 160) -> str:
-    """One of PyYAML's messages, shortened: they quote a tag or an alias whole."""
-    text = message or ""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    """Line and column, from 1, of the character at `offset`."""
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "mapping"
-    return "list" if isinstance(node, SequenceNode) else "value"
-
-
-def _human(seconds: int) -> str:
-    if seconds == 0:
-        return "0s"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
 def _group_name(value: object, path: str) -> str:
     """Looser than a user name: directory groups such as 'domain admins' have spaces."""
     if (
@@ -351,7 +75,7 @@ def _group_name(value: object, path: str) -> str:
     return value
 
 
-def _rule(walker: _Walker, node: Node, path: str) -> Rule:
+def _rule(walker: Walker, node: Node, path: str) -> Rule:
     users = walker.name(validate_user, "user name")
     groups = walker.name(_group_name, "group name")
     services = walker.name(validate_service, "PAM service name")
@@ -365,7 +89,7 @@ def _rule(walker: _Walker, node: Node, path: str) -> Rule:
                 walker.problem(
                     node, path, "an empty list matches nothing; list a value or remove the key"
                 )
-                raise _Invalid
+                raise Invalid
             return values
 
         return convert
@@ -388,7 +112,7 @@ def _rule(walker: _Walker, node: Node, path: str) -> Rule:
     )
     if "action" not in fields:
         walker.problem(node, path, f"a rule needs an action: {', '.join(ACTIONS)}")
-        raise _Invalid
+        raise Invalid
     return Rule(
         name=fields.get("name", path),
         action=fields["action"],
@@ -404,7 +128,7 @@ def _rule(walker: _Walker, node: Node, path: str) -> Rule:
     )
 
 
-def _rules(walker: _Walker, node: Node, path: str) -> tuple[Rule, ...]:
+def _rules(walker: Walker, node: Node, path: str) -> tuple[Rule, ...]:
     if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         return ()
     rules = walker.sequence(node, path, lambda n, p: _rule(walker, n, p))
@@ -423,11 +147,11 @@ def _rules(walker: _Walker, node: Node, path: str) -> tuple[Rule, ...]:
     return rules
 
 
-def _issuer(walker: _Walker, node: Node, path: str) -> str:
+def _issuer(walker: Walker, node: Node, path: str) -> str:
     value = walker.string(node, path)
     if ":" in value or len(value) > 64 or not value.isprintable():
         walker.problem(node, path, "expected up to 64 printable characters without ':'")
-        raise _Invalid
+        raise Invalid
     return value
 
 
@@ -436,16 +160,16 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise PolicyError(source, [Problem(1, 1, "", f"larger than {MAX_POLICY_BYTES} bytes")])
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = _brief(" ".join(filter(None, (exc.context, exc.problem))))
+        problem = brief(" ".join(filter(None, (exc.context, exc.problem))))
         raise PolicyError(
             source, [Problem(line, column, "", f"not valid YAML: {problem}")]
         ) from None
     except yaml.reader.ReaderError as exc:
-        line, column = _position(text, exc.position)
+        line, column = position(text, exc.position)
         what = (
             f"the character U+{exc.character:04X}"
             if exc.encoding == "unicode"
@@ -455,16 +179,16 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
             source, [Problem(line, column, "", f"not valid YAML: {what} is not allowed")]
         ) from None
     except yaml.YAMLError as exc:
-        message = _brief(str(exc).splitlines()[0])
+        message = brief(str(exc).splitlines()[0])
         raise PolicyError(source, [Problem(1, 1, "", f"not valid YAML: {message}")]) from None
-    walker = _Walker()
+    walker = Walker()
     if root is None:
         return Policy(source=source)  # an empty file: every key takes its default
     try:
         policy = _policy(walker, root, source)
-    except _Invalid:
+    except Invalid:
         policy = None
-    except _TooBig:
+    except TooBig:
         walker.problems.append(Problem(1, 1, "", f"more than {MAX_NODES} values"))
         policy = None
     except RecursionError:
@@ -475,7 +199,7 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
     return policy
 
 
-def _policy(walker: _Walker, root: Node, source: str) -> Policy:
+def _policy(walker: Walker, root: Node, source: str) -> Policy:
     defaults = Policy()
     group_name = walker.name(_group_name, "group name")
 
@@ -523,7 +247,7 @@ def _policy(walker: _Walker, root: Node, source: str) -> Policy:
     )
 
 
-def _totp(walker: _Walker, node: Node, path: str) -> dict[str, Any]:
+def _totp(walker: Walker, node: Node, path: str) -> dict[str, Any]:
     return walker.mapping(
         node,
         path,
@@ -536,7 +260,7 @@ def _totp(walker: _Walker, node: Node, path: str) -> dict[str, Any]:
     )
 
 
-def _lockout(walker: _Walker, node: Node, path: str) -> LockoutPolicy:
+def _lockout(walker: Walker, node: Node, path: str) -> LockoutPolicy:
     defaults = LockoutPolicy()
     fields = walker.mapping(
         node,
@@ -555,14 +279,14 @@ def _lockout(walker: _Walker, node: Node, path: str) -> LockoutPolicy:
     maximum = fields.get("max", defaults.maximum)
     if hard_after < after:
         walker.problem(node, path, f"hard_after ({hard_after}) must not be below after ({after})")
-        raise _Invalid
+        raise Invalid
     if maximum < first:
         walker.problem(
             node,
             path,
-            f"max ({_human(int(maximum))}) must not be below first ({_human(int(first))})",
+            f"max ({human(int(maximum))}) must not be below first ({human(int(first))})",
         )
-        raise _Invalid
+        raise Invalid
     return LockoutPolicy(
         after=after,
         first=float(first),

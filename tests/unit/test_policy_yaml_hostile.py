@@ -13,7 +13,7 @@ import pytest
 from pam_twofa import protocol as p
 from twofad.policy_file import PolicyError, parse
 
-MAX_DEPTH = 32  # policy_file.MAX_DEPTH
+MAX_DEPTH = 32  # yaml_walk.MAX_DEPTH
 
 
 def problems(text: str) -> list[str]:
