@@ -15,7 +15,8 @@ import pytest
 
 from pam_twofa import protocol as p
 from support.daemon import Daemon
-from support.oath import fresh_step, oathtool
+from support.enrollment import enroll_at_step
+from support.oath import oathtool
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +56,7 @@ def forms_of_recovery_code(code: str) -> list[bytes]:
 
 
 def enroll(daemon: Daemon, user: str = "root") -> tuple[str, int, list[str]]:
-    secret = str(daemon.request("enroll.begin", user=user)["secret"])
-    step = fresh_step()
-    confirmed = daemon.request("enroll.confirm", user=user, code=oathtool(secret, step * PERIOD))
-    assert confirmed["state"] == "active"
-    return secret, step, list(confirmed["recovery_codes"])
+    return enroll_at_step(daemon, user)
 
 
 def test_first_start_creates_a_private_key(daemon: Daemon) -> None:

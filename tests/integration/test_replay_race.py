@@ -16,22 +16,14 @@ import pytest
 from pam_twofa import protocol as p
 from pam_twofa.client import Client
 from support.daemon import Daemon
-from support.oath import fresh_step, oathtool
+from support.enrollment import enroll_at_step as enroll
+from support.oath import oathtool
 from support.users import throwaway_user
 
 pytestmark = pytest.mark.integration
 
 PERIOD = 30
 CONTENDERS = 50
-
-
-def enroll(daemon: Daemon, user: str) -> tuple[str, int, list[str]]:
-    """Enroll and confirm `user`; the confirmation spends the step it returns."""
-    secret = str(daemon.request("enroll.begin", user=user)["secret"])
-    step = fresh_step()
-    confirmed = daemon.request("enroll.confirm", user=user, code=oathtool(secret, step * PERIOD))
-    assert confirmed["state"] == "active"
-    return secret, step, list(confirmed["recovery_codes"])
 
 
 def race(daemon: Daemon, attempts: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import pytest
 
 from pam_twofa import protocol as p
 from support.fakes import Accounts, Clock, FoldingAccounts
+from support.service import code
 from twofad import directory as directory_module
 from twofad import names, totp
 from twofad.access import Peer
@@ -78,10 +79,6 @@ def enroll(server: Server, clock: Clock, user: str) -> str:
     )
     clock.advance(30)
     return str(secret)
-
-
-def code(secret: str, clock: Clock) -> str:
-    return totp.code_at(secret, totp.TotpParams(), totp.time_step(clock.now, 30))
 
 
 # --- the name itself ------------------------------------------------------------------
