@@ -1,10 +1,10 @@
 """The SQLite backend: one database file in WAL mode, and the migrations of its schema.
 
-Every named write is one UPDATE (or INSERT, or DELETE) conditional on the row's
-``version``, and a recovery code is only spent while it is still unspent.  Under
-SQLite's ``BEGIN IMMEDIATE`` two daemons on one file take turns, so these rarely
-lose; they are what keeps the rules true where two connections read the same row
-before either writes.
+Every named write (writes.NamedWrites, over this module's statements) is one UPDATE
+(or INSERT, or DELETE) conditional on the row's ``version``, and a recovery code is
+only spent while it is still unspent.  Under SQLite's ``BEGIN IMMEDIATE`` two daemons
+on one file take turns, so these rarely lose; they are what keeps the rules true where
+two connections read the same row before either writes.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Any
 
-from .. import lockout
-from .interface import Conflict, RecoveryRow, SealedSecret, StoreError, UserRow
+from .interface import Conflict, RecoveryRow, StoreError, UserRow
+from .writes import SELECT_USER, NamedWrites
 
 SCHEMA_VERSION = 4
 
@@ -76,52 +75,7 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
-USER_COLUMNS = tuple(f.name for f in fields(UserRow))
-_SELECT_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM users"  # noqa: S608 (constant columns)
-
-
-def _lock_columns(state: lockout.LockState) -> dict[str, Any]:
-    """A lock state as the users table holds it: the inverse of ``UserRow.lock``."""
-    return {
-        "failures": state.failures,
-        "strikes": state.strikes,
-        "recent_failures": lockout.encode_recent(state.recent),
-        "locked_until": state.locked_until,
-        "hard_locked": int(state.hard_locked),
-    }
-
-
-# A new key (or an administrator's unlock) starts both counts afresh: guesses at an
-# old key tell nothing about the new one.
-_CLEAR_LOCK = _lock_columns(lockout.LockState(0, None, False))
-_NO_PENDING = {
-    "pending_secret": None,
-    "pending_algorithm": None,
-    "pending_digits": None,
-    "pending_period": None,
-    "pending_since": None,
-}
-
-
-# The key being set up becomes the active one (an UPDATE's assignments all read the
-# row as it was, so the pending columns can be cleared in the same statement).
-_PENDING_TO_ACTIVE = (
-    "secret = pending_secret, algorithm = pending_algorithm, "
-    "digits = pending_digits, period = pending_period, "
-)
-
-
-def _pending(secret: SealedSecret, now: float) -> dict[str, Any]:
-    return {
-        "pending_secret": secret.sealed,
-        "pending_algorithm": secret.params.algorithm,
-        "pending_digits": secret.params.digits,
-        "pending_period": secret.params.period,
-        "pending_since": now,
-    }
-
-
-class SqliteStore:
+class SqliteStore(NamedWrites):
     """One connection to the database file at `path`; use every method inside ``transaction()``."""
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
@@ -186,11 +140,11 @@ class SqliteStore:
     # --- reading ---------------------------------------------------------------------
 
     def get_user(self, name: str) -> UserRow | None:
-        row = self._db.execute(f"{_SELECT_USER} WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute(f"{SELECT_USER} WHERE name = ?", (name,)).fetchone()
         return UserRow(*row) if row else None
 
     def list_users(self) -> list[UserRow]:
-        return [UserRow(*row) for row in self._db.execute(f"{_SELECT_USER} ORDER BY name")]
+        return [UserRow(*row) for row in self._db.execute(f"{SELECT_USER} ORDER BY name")]
 
     def user_names(self) -> list[str]:
         return [name for (name,) in self._db.execute("SELECT name FROM users ORDER BY name")]
@@ -207,86 +161,7 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
-    # --- the named writes ------------------------------------------------------------
-
-    def begin_pending(
-        self, name: str, row: UserRow | None, secret: SealedSecret, now: float
-    ) -> None:
-        if row is None:
-            self._insert(name, now, _pending(secret, now))
-        else:
-            self._update(row, _pending(secret, now))
-
-    def activate_pending(
-        self, row: UserRow, step: int, now: float, recovery_digests: Sequence[bytes]
-    ) -> None:
-        changes = {
-            **_NO_PENDING,
-            **_CLEAR_LOCK,
-            "enrolled_at": now,
-            "last_step": step,
-            "drift": 0,
-            "totp_window": None,  # a new key follows the policy, whatever the old one kept
-        }
-        self._update(row, changes, also=_PENDING_TO_ACTIVE, only_if="pending_secret IS NOT NULL")
-        self._replace_codes(row.name, recovery_digests, now)
-
-    def take_over(
-        self,
-        name: str,
-        row: UserRow | None,
-        secret: SealedSecret,
-        now: float,
-        *,
-        last_step: int | None,
-        window: int | None,
-        recovery_digests: Sequence[bytes],
-    ) -> None:
-        active = {
-            "secret": secret.sealed,
-            "algorithm": secret.params.algorithm,
-            "digits": secret.params.digits,
-            "period": secret.params.period,
-            **_NO_PENDING,
-            **_CLEAR_LOCK,
-            "enrolled_at": now,
-            "last_step": last_step,
-            "drift": 0,
-            "totp_window": window,
-        }
-        if row is None:
-            self._insert(name, now, active)
-        else:
-            self._update(row, active)
-        self._replace_codes(name, recovery_digests, now)
-
-    def record_success(
-        self,
-        row: UserRow,
-        lock: lockout.LockState,
-        now: float,
-        *,
-        step: int | None = None,
-        drift: int | None = None,
-    ) -> None:
-        changes = {**_lock_columns(lock), "last_success": now}
-        if step is not None:
-            changes["last_step"] = step
-        if drift is not None:
-            changes["drift"] = drift
-        self._update(row, changes)
-
-    def record_failure(self, row: UserRow, lock: lockout.LockState, now: float) -> None:
-        self._update(row, {**_lock_columns(lock), "last_failure": now})
-
-    def clear_lock(self, row: UserRow) -> None:
-        self._update(row, _CLEAR_LOCK)
-
-    def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
-        # Claimed first, so two renewals racing (two hosts, one store) cannot
-        # interleave their deletes and inserts: the later one starts over.
-        self._update(row, {})
-        self._replace_codes(row.name, digests, now)
+    # --- the named writes (the rest are NamedWrites' over the statements below) -------
 
     def spend_recovery_code(self, code_id: int, now: float) -> None:
         cursor = self._db.execute(
@@ -319,13 +194,6 @@ class SqliteStore:
     def _update(
         self, row: UserRow, changes: dict[str, Any], *, also: str = "", only_if: str = ""
     ) -> None:
-        """Write `changes` only if nobody changed the row since `row` was read.
-
-        With no changes it only claims the row: a write to rows that hang off it, such
-        as the recovery codes, then conflicts with any other writer of that user.
-        `also` and `only_if` are this module's own SQL: more assignments (which see
-        the row as it was), and a further condition.
-        """
         assignments = also + "".join(f"{column} = ?, " for column in changes)
         condition = f" AND {only_if}" if only_if else ""
         cursor = self._db.execute(
