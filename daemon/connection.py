@@ -37,7 +37,11 @@ _PEERCRED = struct.Struct("3i")
 LINES_PER_TURN = 4  # root's requests on one connection answered before the others get a turn
 
 # Answers one line from a peer; the flag says the connection must close (it sent garbage).
-Responder = Callable[[Peer, bytes], "tuple[Response, bool]"]
+Answer = tuple[Response, bool]  # the reply, and whether the connection must close
+# A responder answers a line at once, or hands back a future when the answer needs a
+# store that may be slow (a database on another host): the connection then answers
+# nothing else until it is done, so replies keep the order of their requests.
+Responder = Callable[[Peer, bytes], "Answer | asyncio.Future[Answer]"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class ClientConnection(asyncio.Protocol):
         self._closing_since: float | None = None
         self._reading = True
         self._turn: asyncio.Handle | None = None  # answering the rest of what was received
+        self._in_flight: asyncio.Future[Answer] | None = None  # an answer being worked out
         self.closed: asyncio.Future[None] = self._loop.create_future()
 
     @property
@@ -165,7 +170,11 @@ class ClientConnection(asyncio.Protocol):
     @property
     def busy(self) -> bool:
         """Replies are waiting for this client: it is not idle, whatever its last read."""
-        return self._blocked_since is not None or bool(self._waiting)
+        return self._blocked_since is not None or bool(self._waiting) or self._answering
+
+    @property
+    def _answering(self) -> bool:
+        return self._in_flight is not None
 
     # --- the transport's callbacks ---------------------------------------------------
 
@@ -290,19 +299,42 @@ class ClientConnection(asyncio.Protocol):
         """Answer the oldest line; False once the connection has ended over it."""
         line = self._waiting.popleft()
         try:
-            response, fatal = self._respond(self._peer, line)
-            self._send(response)
+            answer = self._respond(self._peer, line)
+            if isinstance(answer, asyncio.Future):
+                self._in_flight = answer
+                answer.add_done_callback(self._answered)
+                return False  # the next line waits for this one's answer
+            return self._deliver(answer)
         except Exception:  # never a wedged connection: say so, if we still can, and end
             self._fail()
             return False
+
+    def _deliver(self, answer: Answer) -> bool:
+        response, fatal = answer
+        self._send(response)
         if fatal:
             self.close()
         return not fatal
+
+    def _answered(self, answer: asyncio.Future[Answer]) -> None:
+        """An answer worked out elsewhere is ready: send it, then go on with the rest."""
+        self._in_flight = None
+        if self.closed.done() or self._closing_since is not None or answer.cancelled():
+            return
+        try:
+            if not self._deliver(answer.result()):
+                return
+        except Exception:
+            self._fail()
+            return
+        self._answer_waiting()
+        self._arm()
 
     def _may_answer(self) -> bool:
         assert self._transport is not None
         return (
             bool(self._waiting)
+            and self._in_flight is None
             and self._blocked_since is None
             and self._closing_since is None
             and not self._transport.is_closing()  # the client is gone: spend nothing more
@@ -318,7 +350,7 @@ class ClientConnection(asyncio.Protocol):
     def _read_only_when_idle(self) -> None:
         """Read more only when all received is answered and the answers are taken."""
         assert self._transport is not None
-        wanted = not self._waiting and self._blocked_since is None
+        wanted = not self._waiting and self._in_flight is None and self._blocked_since is None
         if self._closing_since is not None or self.closed.done() or wanted == self._reading:
             return
         self._reading = wanted
@@ -350,7 +382,9 @@ class ClientConnection(asyncio.Protocol):
             return self._closing_since + limits.write_timeout
         if self._blocked_since is not None:
             return self._blocked_since + limits.write_timeout
-        if self._waiting and (self._turn is not None or self._scheduler.is_queued(self)):
+        if self._answering or (
+            self._waiting and (self._turn is not None or self._scheduler.is_queued(self))
+        ):
             # the client waits for us, not we for it
             return self._loop.time() + limits.idle_timeout
         deadline = self.last_active + limits.idle_timeout

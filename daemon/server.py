@@ -15,6 +15,7 @@ import stat
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pam_twofa import protocol as p
@@ -25,8 +26,10 @@ from pam_twofa.protocol import ProtocolError, Request, Response
 from . import access, names, policy_file
 from .access import Grant, Peer
 from .audit import Audit
-from .connection import ClientConnection, Connections, Limits
+from .audit_trail import AuditTrail
+from .connection import Answer, ClientConnection, Connections, Limits
 from .listener import Listener
+from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
 from .ratelimit import RateLimit
@@ -38,26 +41,29 @@ from .totp import TotpParams
 COSTLY_OPERATIONS = frozenset({"enroll.begin", "secret.show", "policy.check"})
 COSTLY_BURST, COSTLY_INTERVAL = 5, 12.0  # five at once, then one every 12 s
 
-# Operations that change an account or hand out a secret: their successes are always
-# logged.  An unprivileged peer's reads and refusals are logged up to a budget, and
-# what goes past it is counted and summarised, so one user asking for their own
-# status in a loop cannot make journald's rate limit drop the events that matter.
-CHANGES = frozenset(
-    {
-        "verify",
-        "enroll.begin",
-        "enroll.confirm",
-        "secret.show",
-        "disable",
-        "unlock",
-        "recovery.regenerate",
-        "resync",
-        "reload",
-        "import",
-    }
-)
-AUDIT_BURST, AUDIT_INTERVAL = 30, 2.0  # per uid: 30 lines at once, then one every 2 s
-SUMMARY_INTERVAL = 60.0  # how often the lines left out are summarised
+
+# What is answered on the event loop even when the store is across the network.
+NEEDS_NO_STORE = frozenset({"ping"})
+
+Outcome = dict[str, Any] | BaseException  # a handler's reply, or why there is none
+
+
+@dataclass
+class _Begun:
+    """A request that may be answered: who asked, what, and the call that answers it."""
+
+    peer: Peer
+    request: Request
+    context: dict[str, Any]
+    call: Callable[[], dict[str, Any]]
+
+
+def _outcome(call: Callable[[], dict[str, Any]]) -> Outcome:
+    """Run `call`, keeping what it raised (with its traceback) for the reply."""
+    try:
+        return call()
+    except Exception as exc:
+        return exc
 
 
 class Server:
@@ -70,8 +76,12 @@ class Server:
         diagnostics: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        runner: StoreRunner | None = None,
     ) -> None:
+        """`runner`: worker threads for a store that may be slow to answer (PostgreSQL);
+        without it, every request is answered on the event loop."""
         self.monotonic = monotonic
+        self.runner = runner
         self.diagnostics = diagnostics or dict
         self.service = service
         self.audit = audit
@@ -80,9 +90,7 @@ class Server:
         self._connections = Connections(self.limits)
         clock = service.clock
         self._costly = RateLimit(COSTLY_BURST, COSTLY_INTERVAL, clock)
-        self._audit_budget = RateLimit(AUDIT_BURST, AUDIT_INTERVAL, clock)
-        self._left_out: dict[int, int] = {}  # uid -> audit lines not written since the summary
-        self._summary: asyncio.TimerHandle | None = None
+        self._audit_trail = AuditTrail(audit, clock)
         self._handlers: dict[str, Callable[..., dict[str, Any]]] = {
             "ping": self._ping,
             "check": self._check,
@@ -124,22 +132,53 @@ class Server:
     async def close_connections(self) -> None:
         """At stop: new clients are refused, replies already made still go out."""
         await self._connections.close_all(self.limits.write_timeout)
-        self.summarise_left_out()
+        self._audit_trail.summarise_left_out()
 
     # --- requests ----------------------------------------------------------------
 
-    def _respond(self, peer: Peer, line: bytes) -> tuple[Response, bool]:
-        """Answer one line; the flag says the connection must close (it sent garbage)."""
+    def _respond(self, peer: Peer, line: bytes) -> Answer | asyncio.Future[Answer]:
+        """Answer one line; the flag says the connection must close (it sent garbage).
+
+        With a store across the network, what needs it is answered on a worker thread
+        (``offload``), and the answer comes as a future.
+        """
         try:
             request = p.decode_request(line)
         except ProtocolError as exc:
-            self._audit_event(
+            self._audit_trail.event(
                 peer, "protocol", failed=True, error=exc.code, peer_uid=peer.uid, peer_pid=peer.pid
             )
             return p.error_response(exc.code, exc.message), True
-        return self.dispatch(peer, request), False
+        if self.runner is None or request.op in NEEDS_NO_STORE:
+            return self.dispatch(peer, request), False
+        return self._dispatch_on_worker(peer, request)
 
     def dispatch(self, peer: Peer, request: Request) -> Response:
+        """Answer `request` here and now."""
+        begun = self._begin(peer, request)
+        if isinstance(begun, Response):
+            return begun
+        return self._end(begun, _outcome(begun.call))
+
+    def _dispatch_on_worker(self, peer: Peer, request: Request) -> asyncio.Future[Answer]:
+        """Who may ask is decided here; the operation itself runs on a worker."""
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        begun = self._begin(peer, request)
+        if isinstance(begun, Response):
+            answer.set_result((begun, False))
+            return answer
+        assert self.runner is not None
+
+        def settle(job: asyncio.Future[Outcome]) -> None:
+            outcome = job.exception() or job.result()
+            if not answer.done():
+                answer.set_result((self._end(begun, outcome), False))
+
+        self.runner.submit(peer.uid, lambda: _outcome(begun.call)).add_done_callback(settle)
+        return answer
+
+    def _begin(self, peer: Peer, request: Request) -> _Begun | Response:
+        """The request checked: one name for the account, the peer's role, the limits."""
         request = names.resolve(request, self.service.directory)  # one account, one name
         fields = dict(request.fields)
         expires = fields.pop("expires", None)
@@ -150,34 +189,58 @@ class Server:
             "peer_uid": peer.uid,
             "peer_pid": peer.pid,
         }
+        begun = _Begun(peer, request, context, lambda: {})
         try:
             grant = access.authorize(
                 peer, request, self.service.directory, self.service.policy.admin_groups
             )
             self._limit_costly(peer, request.op)
             self._refuse_if_expired(expires)
-            data = self._handlers[request.op](grant, **fields)
-        except TwofaError as exc:  # refused, or not answerable now: the answer says which
-            if exc.ours:
-                self.audit.note(f"{request.op} not answered: {exc.message}")
-            self._audit_event(peer, request.op, failed=True, error=exc.code, **context)
-            return p.error_response(exc.code, exc.message, request.id)
-        except Exception:
-            self.audit.note(f"internal error in {request.op}: {traceback.format_exc(limit=8)}")
+        except TwofaError as exc:
+            return self._end(begun, exc)
+        handler = self._handlers[request.op]
+
+        def call() -> dict[str, Any]:
+            self._refuse_if_expired(expires)  # again: it may have waited for a worker
+            return handler(grant, **fields)
+
+        begun.call = call
+        return begun
+
+    def _end(self, begun: _Begun, outcome: Outcome) -> Response:
+        """The reply to a request, and its audit event."""
+        request, peer, context = begun.request, begun.peer, begun.context
+        if isinstance(outcome, TwofaError) and outcome.code == p.UNAVAILABLE:
+            outcome = self._without_store(request, outcome)
+        if isinstance(outcome, TwofaError):  # refused, or not answerable now: it says which
+            if outcome.ours:
+                self.audit.note(f"{request.op} not answered: {outcome.message}")
+            self._audit_trail.event(peer, request.op, failed=True, error=outcome.code, **context)
+            return p.error_response(outcome.code, outcome.message, request.id)
+        if isinstance(outcome, BaseException):
+            trace = "".join(traceback.format_exception(outcome, limit=8))
+            self.audit.note(f"internal error in {request.op}: {trace}")
             self.audit.event(request.op, error=p.INTERNAL, **context)
             return p.error_response(p.INTERNAL, "internal error; see the twofad log", request.id)
         if request.op != "ping":
-            result = data.get("result") or data.get("action") or "ok"
-            self._audit_event(
+            result = outcome.get("result") or outcome.get("action") or "ok"
+            self._audit_trail.event(
                 peer,
                 request.op,
                 failed=result not in ("ok", p.ACCEPTED),
                 result=result,
-                method=data.get("method"),
-                retry_after=data.get("retry_after"),
+                method=outcome.get("method"),
+                retry_after=outcome.get("retry_after"),
                 **context,
             )
-        return Response(data, id=request.id)
+        return Response(outcome, id=request.id)
+
+    def _without_store(self, request: Request, unavailable: TwofaError) -> Outcome:
+        """What can be answered while the store cannot: the policy's decision for a login."""
+        if request.op != "policy.explain":
+            return unavailable
+        fields = {k: v for k, v in request.fields.items() if k in ("user", "service", "rhost")}
+        return _outcome(lambda: self.service.decision(**fields))
 
     def _refuse_if_expired(self, expires: float | None) -> None:
         """A login that gave up waiting has been decided by its fail= choice already:
@@ -196,36 +259,6 @@ class Server:
                 p.RATE_LIMITED,
                 f"too many {op} requests from this user; try again in {math.ceil(wait)} s",
             )
-
-    # --- the audit trail, bounded for what anyone can make the daemon write ----------
-
-    def _audit_event(self, peer: Peer, op: str, *, failed: bool, **values: Any) -> None:
-        """Log the event, unless an unprivileged peer's reads and refusals are over budget."""
-        bounded = peer.uid != 0 and (op not in CHANGES or failed)
-        if bounded and self._audit_budget.take(peer.uid) is not None:
-            self._left_out[peer.uid] = self._left_out.get(peer.uid, 0) + 1
-            self._summarise_later()
-            return
-        self.audit.event(op, **values)
-
-    def _summarise_later(self) -> None:
-        if self._summary is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a test calling dispatch): summarise now
-            self.summarise_left_out()
-            return
-        self._summary = loop.call_later(SUMMARY_INTERVAL, self.summarise_left_out)
-
-    def summarise_left_out(self) -> None:
-        """One line per uid: how many of its events were left out since the last summary."""
-        if self._summary is not None:
-            self._summary.cancel()
-            self._summary = None
-        left_out, self._left_out = self._left_out, {}
-        for uid, count in sorted(left_out.items()):
-            self.audit.event("audit", result="rate_limited", peer_uid=uid, left_out=count)
 
     # --- handlers: unpack fields, call the service, shape the reply ----------------
 

@@ -21,6 +21,7 @@ RATE_LIMITED = "rate_limited"
 EXPIRED = "expired"
 # Ours: the daemon could not answer.
 BUSY = "busy"
+UNAVAILABLE = "unavailable"  # the state database cannot answer now
 INTERNAL = "internal"
 
 PEER = "peer"
@@ -38,6 +39,7 @@ FAULT_OF = {
     RATE_LIMITED: PEER,
     EXPIRED: PEER,
     BUSY: OURS,
+    UNAVAILABLE: OURS,
     INTERNAL: OURS,
 }
 ERROR_CODES = frozenset(FAULT_OF)

@@ -95,6 +95,7 @@ class Service:
     status = _on_context(accounts.status)
     list_users = _on_context(accounts.list_users)
     explain = _on_context(accounts.explain)
+    decision = _on_context(accounts.decision)
     disable = _on_context(accounts.disable)
     unlock = _on_context(accounts.unlock)
     regenerate_recovery_codes = _on_context(accounts.regenerate_recovery_codes)

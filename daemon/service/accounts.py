@@ -47,25 +47,35 @@ def list_users(ctx: Context, after: str | None = None, limit: int = PAGE_SIZE) -
     return ctx.atomic(read)
 
 
+def decision(
+    ctx: Context, user: str, service: str | None = None, rhost: str | None = None
+) -> dict[str, Any]:
+    """The policy's decision for one login and the rule behind it; no store is read, so
+    this is answered while the state database is out of reach too."""
+    policy = ctx.policy
+    decided = policy.decide(user, lambda: ctx.directory.groups_of(user), service, rhost)
+    return {
+        "user": user,
+        "service": service,
+        "rhost": rhost,
+        "action": decided.action,
+        "rule": decided.rule,
+        "line": decided.where(policy.source),
+        "state": None,  # not known without the store
+        "known": ctx.directory.uid_of(user) is not None,
+    }
+
+
 def explain(
     ctx: Context, user: str, service: str | None = None, rhost: str | None = None
 ) -> dict[str, Any]:
     """The decision for one login, the rule behind it, and the user's state."""
-    policy = ctx.policy
-    decision = policy.decide(user, lambda: ctx.directory.groups_of(user), service, rhost)
+    decided = decision(ctx, user, service, rhost)
 
     def read(now: float) -> dict[str, Any]:
         row = ctx.store.get_user(user)
-        return {
-            "user": user,
-            "service": service,
-            "rhost": rhost,
-            "action": decision.action,
-            "rule": decision.rule,
-            "line": decision.where(policy.source),
-            "state": impact.state_of(row, decision.action == REQUIRED, now),
-            "known": ctx.directory.uid_of(user) is not None,
-        }
+        required = decided["action"] == REQUIRED
+        return {**decided, "state": impact.state_of(row, required, now)}
 
     return ctx.atomic(read)
 

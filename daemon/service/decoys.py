@@ -10,6 +10,7 @@ attacker inventing names must not grow the database (or this process) without bo
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,9 @@ class Decoys:
     def __init__(self) -> None:
         self._secret = totp.new_secret()  # checked against, never accepted
         self.locks: OrderedDict[str, lockout.LockState] = OrderedDict()
+        # Store-bound requests may run on several worker threads: one name's count is
+        # read and written under this lock, so two wrong codes are never counted as one.
+        self._counting = threading.Lock()
 
     def lock(self, user: str) -> lockout.LockState:
         """The lock-out state of a name with no account; a fresh one if none is kept."""
@@ -40,16 +44,18 @@ class Decoys:
         hard lock after `hard_after` strikes.  No success ever comes to forgive one, so
         the failures' origins are not kept (nor their memory spent).
         """
-        state = self.lock(user)
-        locked = locked_reply(state, now)
-        if locked is not None:
+        if (locked := locked_reply(self.lock(user), now)) is not None:
             return locked
         self._check(policy, code, now)
-        state = lockout.after_failure(policy.lockout, state, now, origin)
-        self.locks[user] = dataclasses.replace(state, recent=())
-        self.locks.move_to_end(user)
-        while len(self.locks) > UNKNOWN_LOCKS_KEPT:
-            self.locks.popitem(last=False)
+        with self._counting:
+            state = self.lock(user)
+            if (locked := locked_reply(state, now)) is not None:
+                return locked
+            state = lockout.after_failure(policy.lockout, state, now, origin)
+            self.locks[user] = dataclasses.replace(state, recent=())
+            self.locks.move_to_end(user)
+            while len(self.locks) > UNKNOWN_LOCKS_KEPT:
+                self.locks.popitem(last=False)
         return failed_reply(p.REJECTED, state, now)
 
     def _check(self, policy: Policy, code: str, now: float) -> None:

@@ -68,7 +68,10 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
     rule = "the default" if data["rule"] == "default" else f"rule {data['rule']!r}"
     where = f", {data['line']}" if data.get("line") else ""
     print(f"{data['user']} via {data['service']} {origin}: {data['action']} ({rule}{where})")
-    print(f"state: {STATE_LABELS.get(data['state'], data['state'])}")
+    if data.get("state") is None:
+        print("state: unknown (the state database cannot be reached now)")
+    else:
+        print(f"state: {STATE_LABELS.get(data['state'], data['state'])}")
     if not data.get("known"):
         print("note: no such account on this machine")
     return 0

@@ -22,7 +22,7 @@ from twofad.store import StoreError
 def test_every_code_has_a_fault_and_only_the_daemons_own_failures_are_ours() -> None:
     assert set(errors.FAULT_OF) == errors.ERROR_CODES
     ours = {code for code, fault in errors.FAULT_OF.items() if fault == errors.OURS}
-    assert ours == {errors.INTERNAL, errors.BUSY}
+    assert ours == {errors.INTERNAL, errors.BUSY, errors.UNAVAILABLE}
     assert set(errors.FAULT_OF.values()) == {errors.PEER, errors.OURS}
 
 
