@@ -279,7 +279,13 @@ class Login:
         return AUTHINFO_UNAVAIL
 
     def _daemon_refused(self, exc: "RequestFailed") -> str:
-        """An answer we did not expect: refuse, whatever fail= says (the daemon is up)."""
+        """An answer we did not expect: refuse, whatever fail= says (the daemon is up).
+
+        Except `unavailable`: the daemon is up but its state database is out of reach,
+        which is the outage fail= was chosen for.
+        """
+        if exc.code == p.UNAVAILABLE:
+            return self._unavailable(exc.message)
         self.talk.log(f"twofad refused a request for {self.user}: {exc}", warning=True)
         self.talk.error(UNAVAILABLE)
         return AUTH_ERR

@@ -422,6 +422,23 @@ def test_daemon_down_at_verify_with_fail_open_lets_in_and_logs_it() -> None:
     assert warnings(run) == [f"twofad unavailable ({SLOW}); {OPEN_LOG}"]
 
 
+NO_STORE = RequestFailed(p.UNAVAILABLE, "the state database did not answer in time")
+
+
+@pytest.mark.parametrize("stage", ["check", "verify"])
+def test_the_store_out_of_reach_is_the_fail_choice_at_each_stage(stage: str) -> None:
+    replies: dict[str, list[Any]] = {"check": [ASK_CODE], "verify": [NO_STORE]}
+    if stage == "check":
+        replies = {"check": [NO_STORE]}
+    secure = attempt(replies, [CODE])
+    assert secure.outcome == login.AUTHINFO_UNAVAIL
+    assert ("error", login.UNAVAILABLE) in secure.shown
+    assert "refused" in warnings(secure)[0] and NO_STORE.message in warnings(secure)[0]
+    opened = attempt(replies, [CODE], ["fail=open"])
+    assert opened.outcome == login.SUCCESS
+    assert warnings(opened) == [f"twofad unavailable ({NO_STORE.message}); {OPEN_LOG}"]
+
+
 def test_daemon_down_during_set_up() -> None:
     secure = attempt({"check": [{"action": p.ENROLL}], "enroll.begin": [DOWN]})
     assert (secure.outcome, secure.shown) == (
