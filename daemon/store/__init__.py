@@ -1,7 +1,9 @@
 """twofad's state: accounts, their sealed keys, replay and lock-out state, recovery codes.
 
 The interface any backend implements, and the row types, are in `interface`; the
-SQLite backend (the embedded default, and its schema's migrations) in `sqlite`.
+named writes every backend shares in `writes`; the SQLite backend (the embedded
+default, and its schema's migrations) in `sqlite`; the PostgreSQL backend (a fleet's
+shared store, and a pool of its connections) in `postgres`, which alone needs psycopg.
 `Store` is the SQLite backend, so `Store(path)` opens a database file.
 """
 
@@ -9,7 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .interface import Backend, Conflict, RecoveryRow, SealedSecret, StoreError, UserRow
+from .interface import (
+    Backend,
+    Conflict,
+    RecoveryRow,
+    SealedSecret,
+    StoreError,
+    StoreUnavailable,
+    UserRow,
+)
 from .sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
 Store = SqliteStore
@@ -24,11 +34,16 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "UserRow",
 ]
 
 
 if TYPE_CHECKING:
+    from .postgres import PostgresStore
 
     def _is_a_backend(store: SqliteStore) -> Backend:
         return store  # mypy proves here that the SQLite backend implements the interface
+
+    def _postgres_is_a_backend(store: PostgresStore) -> Backend:
+        return store  # and the PostgreSQL backend

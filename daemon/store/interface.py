@@ -9,7 +9,7 @@ That is what keeps "a time step is accepted once", "a recovery code works once" 
 the lock-out counts true when several daemons share one database; the service then
 retries from a fresh read.
 
-Every backend (SQLite today, PostgreSQL next) passes tests/unit/test_store_contract.py.
+Every backend (SQLite, PostgreSQL) passes tests/unit/test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from pam_twofa.errors import INTERNAL, TwofaError
+from pam_twofa.errors import INTERNAL, UNAVAILABLE, TwofaError
 
 from .. import lockout, totp
 
@@ -29,6 +29,20 @@ class StoreError(TwofaError):
 
     def __init__(self, message: str) -> None:
         super().__init__(INTERNAL, message)
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot answer now: unreachable, gone mid-operation, or over its time bound.
+
+    A commit cut off may or may not have taken effect; every write is conditional on
+    the row as read, so doing the operation again from a fresh read is safe.  The next
+    transaction reconnects by itself.  The daemon answers `unavailable`, and
+    the PAM hook applies its fail= choice: the store being away is a decision, not a hang.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = UNAVAILABLE  # ours, and the hook's fail= choice: not an internal error
 
 
 class Conflict(Exception):
