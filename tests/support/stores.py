@@ -3,18 +3,26 @@ start from.
 
 A backend here is a database several connections open, as several daemons (or
 hosts) would, that can also be left at any earlier schema version for the
-migration tests.  Only SQLite today; PostgreSQL joins BACKENDS with its own class.
+migration tests.  Each backend numbers its schema's versions itself (`latest`):
+SQLite's file and a PostgreSQL database (a fresh one on the session's server, reached
+over 127.0.0.1 with its password in a password file).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import pytest
 
 from twofad.store import MIGRATIONS, SCHEMA_VERSION, Backend, SealedSecret, Store, UserRow
+from twofad.store import postgres as pg
 from twofad.totp import TotpParams
+
+if TYPE_CHECKING:
+    from support.postgres import Database as PgDatabase
 
 SEALED = SealedSecret(b"a key as the key ring seals it", TotpParams())
 
@@ -38,8 +46,14 @@ def add_user(store: Backend, name: str, digests: Sequence[bytes] = (), now: floa
 class SqliteDatabase:
     """One SQLite file, opened by as many connections as a test asks for."""
 
+    latest: ClassVar[int] = SCHEMA_VERSION
+
     def __init__(self, directory: Path) -> None:
         self.path = directory / "twofad.db"
+
+    @classmethod
+    def for_test(cls, request: pytest.FixtureRequest) -> SqliteDatabase:
+        return cls(request.getfixturevalue("tmp_path"))
 
     def connect(self) -> Backend:
         return Store(str(self.path))
@@ -86,8 +100,66 @@ class SqliteDatabase:
         db.close()
 
 
+class PostgresDatabase:
+    """A fresh database on the test session's PostgreSQL server, opened over TCP."""
+
+    latest: ClassVar[int] = pg.SCHEMA_VERSION
+
+    def __init__(self, database: PgDatabase) -> None:
+        self.database = database
+
+    @classmethod
+    def for_test(cls, request: pytest.FixtureRequest) -> PostgresDatabase:
+        return cls(request.getfixturevalue("postgres_database"))
+
+    def connect(self) -> Backend:
+        return pg.PostgresStore(self.database.conninfo)
+
+    def schema_version(self) -> int:
+        [(version,)] = self.database.execute("SELECT max(version) FROM schema_version")
+        return int(version)
+
+    def at_version(self, version: int) -> None:
+        """The database as twofad of schema `version` left it (0: empty), with the rows above."""
+        for step in range(1, version + 1):
+            self.database.execute(pg.MIGRATIONS[step])
+            self.database.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
+        if version >= 1:
+            self.database.execute(
+                "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
+                "enrolled_at, last_step, failures) "
+                "VALUES ('alice', 1.0, %s, 'SHA1', 6, 30, %s, %s, %s)",
+                (
+                    OLD_ALICE["secret"],
+                    OLD_ALICE["enrolled_at"],
+                    OLD_ALICE["last_step"],
+                    OLD_ALICE["failures"],
+                ),
+            )
+            self.database.execute(
+                "INSERT INTO users (name, created_at, pending_secret, pending_algorithm, "
+                "pending_digits, pending_period, pending_since) "
+                "VALUES ('bob', 1.0, %s, 'SHA1', 6, 30, 1.0)",
+                (b"pending",),
+            )
+            self.database.execute(
+                'INSERT INTO recovery_codes ("user", digest, created_at) '
+                "VALUES ('alice', %s, 1.0)",
+                (OLD_DIGEST,),
+            )
+
+    def newer_than_known(self) -> None:
+        """The database as a later twofad, of a schema this one does not know, left it."""
+        self.at_version(self.latest)
+        self.database.execute(
+            "INSERT INTO schema_version (version) VALUES (%s)", (self.latest + 1,)
+        )
+
+
 class Database(Protocol):
     """What each backend gives the contract tests."""
+
+    latest: ClassVar[int]  # the schema version this twofad writes
 
     def connect(self) -> Backend: ...
 
@@ -98,4 +170,12 @@ class Database(Protocol):
     def newer_than_known(self) -> None: ...
 
 
-BACKENDS: dict[str, Callable[[Path], Database]] = {"sqlite": SqliteDatabase}
+class Backing(Protocol):
+    """A backend's class: its schema's latest version, and a database for one test."""
+
+    latest: int
+
+    def for_test(self, request: pytest.FixtureRequest) -> Database: ...
+
+
+BACKENDS: dict[str, Backing] = {"sqlite": SqliteDatabase, "postgres": PostgresDatabase}

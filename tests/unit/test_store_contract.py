@@ -3,20 +3,20 @@
 Every named write does what it says, and only on the row as the caller read it: a
 stale row raises Conflict and changes nothing.  Two connections racing for the same
 time step, the same recovery code or the same failure count get exactly one winner.
-Every earlier schema is migrated with its rows kept; a newer one is refused.
+Every earlier schema is migrated with its rows kept; a newer one is refused (each
+backend numbers its own schema's versions).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from support.stores import BACKENDS, OLD_ALICE, OLD_DIGEST, SEALED, Database, add_user
 from twofad.lockout import Failure, LockState
-from twofad.store import SCHEMA_VERSION, Backend, Conflict, SealedSecret, StoreError, UserRow
+from twofad.store import Backend, Conflict, SealedSecret, StoreError, UserRow
 from twofad.totp import TotpParams
 
 NEW_KEY = SealedSecret(b"another sealed key", TotpParams("SHA256", 8, 60))
@@ -24,8 +24,8 @@ FAILED = LockState(6, 1060.0, False, 9, (Failure(1000.0, "home"), Failure(1030.0
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    return BACKENDS[request.param](tmp_path)
+def database(request: pytest.FixtureRequest) -> Database:
+    return BACKENDS[request.param].for_test(request)
 
 
 @pytest.fixture
@@ -376,13 +376,18 @@ def test_two_connections_counting_the_same_failure_get_one_winner(
 # --- schema versions -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
+EARLIER = [(name, v) for name in sorted(BACKENDS) for v in range(BACKENDS[name].latest)]
+
+
+@pytest.mark.parametrize(
+    ("database", "version"), EARLIER, indirect=["database"], ids=[f"{n}-{v}" for n, v in EARLIER]
+)
 def test_every_earlier_schema_is_migrated_with_its_rows(
     database: Database, connect: Callable[[], Backend], version: int
 ) -> None:
     database.at_version(version)
     store = connect()
-    assert database.schema_version() == SCHEMA_VERSION
+    assert database.schema_version() == database.latest
     if version == 0:
         with store.transaction():
             assert store.user_names() == []
@@ -402,7 +407,7 @@ def test_every_earlier_schema_is_migrated_with_its_rows(
         store.set_meta("key_fingerprint", b"x")
     assert read(store).lock == FAILED and read(store, "bob").active
     connect()  # opened again: nothing left to migrate
-    assert database.schema_version() == SCHEMA_VERSION
+    assert database.schema_version() == database.latest
 
 
 def test_a_newer_schema_is_refused_with_what_to_do(
@@ -412,7 +417,7 @@ def test_a_newer_schema_is_refused_with_what_to_do(
     with pytest.raises(StoreError) as refused:
         connect()
     message = str(refused.value)
-    assert f"schema version {SCHEMA_VERSION + 1}" in message
-    assert f"newer than this twofad understands ({SCHEMA_VERSION})" in message
+    assert f"schema version {database.latest + 1}" in message
+    assert f"newer than this twofad understands ({database.latest})" in message
     assert "upgrade twofad" in message
-    assert database.schema_version() == SCHEMA_VERSION + 1  # left as it was
+    assert database.schema_version() == database.latest + 1  # left as it was
