@@ -5,7 +5,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client sqlite3 \
 	libpam-google-authenticator util-linux gcc libc6-dev \
-	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd
+	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd \
+	postgresql python3-psycopg
 STAMP := $(VENV)/.installed
 
 # The second library set: PyPI's newest pyotp, PyYAML, cryptography and segno, in a
@@ -16,7 +17,7 @@ STAMP := $(VENV)/.installed
 PYPI_VENV := .venv-pypi
 PYPI_VPY := $(PYPI_VENV)/bin/python
 PYPI_STAMP := $(PYPI_VENV)/.installed
-PYPI_LIBRARIES := pyotp PyYAML cryptography segno
+PYPI_LIBRARIES := pyotp PyYAML cryptography segno psycopg
 # The integration tests that reach those libraries through a real twofad: enrollment
 # and QR codes (twofa, twofactl), imports (80-bit keys among them), the key file
 # (AES-GCM, HKDF), live policy reloads (YAML), enrollment at login through pam_python
@@ -24,7 +25,7 @@ PYPI_LIBRARIES := pyotp PyYAML cryptography segno
 PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cli_admin.py \
 	tests/integration/test_import.py tests/integration/test_key_file.py \
 	tests/integration/test_policy_live.py tests/integration/test_hook_pamtester.py \
-	tests/integration/test_systemd_protocols.py
+	tests/integration/test_systemd_protocols.py tests/integration/test_fleet_store.py
 
 # The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
 # the sources with packaging/debian as debian/. `make test-deb` installs it with apt into

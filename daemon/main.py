@@ -27,12 +27,15 @@ from .audit import Audit
 from .connection import Limits
 from .directory import SystemDirectory
 from .keys import KeyFileError, Keys, load_or_create
+from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
 from .server import Server, SocketInUse, bind_root_socket, bind_unix_socket
 from .service import Service, ServiceError
 from .statedir import StateDirError
-from .store import Store, StoreError
+from .store import Backend, StoreError
+from .store.interface import StoreUnavailable
+from .store.location import POOL_SIZE, is_postgres, open_store
 
 DATABASE_NAME = "twofad.db"
 KEY_NAME = "twofad.key"
@@ -54,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         default=DEFAULT_STATE_DIR,
         help=f"directory of the database (default: {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=os.environ.get("TWOFAD_STORE") or None,
+        help="where the state lives: sqlite:///PATH (default: STATE_DIR/twofad.db), or a "
+        "PostgreSQL connection string a fleet shares (postgresql://HOST/DB?..., "
+        "service=NAME); never a password: libpq reads it from the passfile "
+        "(default: $TWOFAD_STORE)",
     )
     parser.add_argument(
         "--key-file",
@@ -95,10 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # every file of state is born private: never chmod after writing
     audit = Audit.for_this_system()
     try:
-        statedir.make_or_check(args.state_dir, os.path.join(args.state_dir, DATABASE_NAME))
+        location = (
+            args.store or f"sqlite://{os.path.join(os.path.abspath(args.state_dir), DATABASE_NAME)}"
+        )
+        database = location[len("sqlite://") :] if not is_postgres(location) else ""
+        statedir.make_or_check(
+            args.state_dir, database or os.path.join(args.state_dir, DATABASE_NAME)
+        )
         keys = load_or_create(args.key_file or os.path.join(args.state_dir, KEY_NAME))
-        store = Store(os.path.join(args.state_dir, DATABASE_NAME))
-        _check_key_belongs(store, keys)
+        opened = open_store(location)
+        store = opened.store
+        _check_key_belongs(store, keys, audit, opened.description)
     except (KeyFileError, StoreError, StateDirError) as exc:
         print(f"twofad: error: {exc}", file=sys.stderr)
         return 1
@@ -120,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         max_connections=max(1, min(args.max_connections, fd_limit - 32)),
     )
     service = Service(store, keys, policy, time.time, SystemDirectory())
+    runner = StoreRunner(workers=POOL_SIZE) if opened.remote else None
+    audit.note(f"state in {opened.description}")
     key_file = args.key_file or os.path.join(args.state_dir, KEY_NAME)
     server = Server(
         service,
@@ -127,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         load_policy=load_policy,
         diagnostics=lambda: _file_facts(args.state_dir, key_file),
         limits=limits,
+        runner=runner,
     )
     try:
         listening, owned_paths = _listening_sockets(args.socket, audit)
@@ -158,12 +180,21 @@ def _file_facts(state_dir: str, key_file: str) -> dict[str, object]:
     return facts
 
 
-def _check_key_belongs(store: Store, keys: Keys) -> None:
+def _check_key_belongs(store: Backend, keys: Keys, audit: Audit, where: str) -> None:
     """Refuse a key file that is not the one this database's secrets are sealed with.
 
     The database keeps a fingerprint of its key. One written before fingerprints
-    existed is checked by unsealing a secret, then given its fingerprint.
+    existed is checked by unsealing a secret, then given its fingerprint.  A shared
+    database out of reach at start is no reason not to start: the daemon answers
+    `unavailable` until it is back, and checks the key when it can.
     """
+    try:
+        _compare_key(store, keys, where)
+    except StoreUnavailable as exc:
+        audit.note(f"the key file is not checked against the database yet: {exc.message}")
+
+
+def _compare_key(store: Backend, keys: Keys, where: str) -> None:
     with store.transaction():
         fingerprint = store.get_meta("key_fingerprint")
         if fingerprint is None:
@@ -172,7 +203,7 @@ def _check_key_belongs(store: Store, keys: Keys) -> None:
             store.set_meta("key_fingerprint", keys.fingerprint)
         elif not keys.matches(fingerprint):
             raise KeyFileError(
-                f"the key file does not belong to the database in {os.path.dirname(store.path)}: "
+                f"the key file does not belong to the database ({where}): "
                 "its secrets were sealed with another key (restore the matching key file)"
             )
 
