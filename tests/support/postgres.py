@@ -245,6 +245,9 @@ class Cluster:
             str(bindir() / "postgres"), "-D", str(self.data), "-k", str(self.sockdir),
             "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
         ]  # fmt: skip
+        setpriv = shutil.which("setpriv")
+        if setpriv:  # a test run killed outright stops its servers too (exec: the same PID)
+            command = [setpriv, "--pdeathsig", "INT", "--", *command]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 command,
