@@ -28,7 +28,8 @@ from pam_twofa import protocol as p
 
 from .access import Peer
 from .audit import Audit
-from .connection import ClientConnection, Connections
+from .connection import ClientConnection
+from .connections import Connections
 
 ACCEPTS_PER_TURN = 64  # taken off the kernel's queue per turn: about 2 ms of the loop at most
 ADMITS_PER_TURN = 8  # parked connections given a transport per turn, across uids

@@ -24,14 +24,15 @@ from pam_twofa.vocabulary import (
 
 from . import policy_file, statedir, systemd
 from .audit import Audit
-from .connection import Limits
+from .connections import Limits
 from .directory import SystemDirectory
 from .keys import KeyFileError, Keys, load_or_create
 from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
-from .server import Server, SocketInUse, bind_root_socket, bind_unix_socket
+from .server import Server
 from .service import Service, ServiceError
+from .sockets import SocketInUse, bind_root_socket, bind_unix_socket
 from .statedir import StateDirError
 from .store import Backend, StoreError
 from .store.interface import StoreUnavailable

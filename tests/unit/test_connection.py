@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from pam_twofa import protocol as p
 from twofad.access import Peer
 from twofad.audit import Audit
-from twofad.connection import ClientConnection, Connections, Limits, Responder
+from twofad.connection import ClientConnection, Responder
+from twofad.connections import Connections, Limits
 
 PING = p.encode_request("ping")
 

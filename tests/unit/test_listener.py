@@ -17,7 +17,8 @@ from pam_twofa import protocol as p
 from twofad import listener as listener_module
 from twofad.access import Peer
 from twofad.audit import Audit
-from twofad.connection import ClientConnection, Connections, Limits
+from twofad.connection import ClientConnection
+from twofad.connections import Connections, Limits
 
 MALLORY = 1500
 

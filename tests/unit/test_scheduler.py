@@ -14,7 +14,8 @@ import time
 from pam_twofa import protocol as p
 from twofad.access import Peer
 from twofad.audit import Audit
-from twofad.connection import ClientConnection, Connections, Limits
+from twofad.connection import ClientConnection
+from twofad.connections import Connections, Limits
 
 ROOT, MALLORY, BOB = 0, 1500, 1501
 

@@ -19,7 +19,7 @@ from twofad import totp
 from twofad.access import Peer
 from twofad.audit import Audit
 from twofad.audit_trail import AUDIT_BURST
-from twofad.connection import Limits, peer_credentials
+from twofad.connections import Limits, peer_credentials
 from twofad.policy_file import parse
 from twofad.server import COSTLY_BURST, COSTLY_INTERVAL, Server
 from twofad.service import Service
