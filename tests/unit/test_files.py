@@ -76,12 +76,30 @@ def theirs(reachable: Path, nobody: Person) -> Path:
     return path
 
 
+def children() -> set[int]:
+    """This process's children, live or zombie, from every one of its threads."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        with open(task / "children") as listed:
+            found.update(int(pid) for pid in listed.read().split())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def children_before() -> Iterator[None]:
+    """What was running before the test (a test database server of the session's)."""
+    global BEFORE
+    BEFORE = children()
+    yield
+
+
+BEFORE: set[int] = set()
+
+
 def no_child_left() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+    """Every process the test's code started has been waited for: none left, not even
+    as a zombie (a child that exited but was never reaped)."""
+    return not children() - BEFORE
 
 
 @as_root
