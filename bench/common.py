@@ -479,8 +479,7 @@ def bulk_load(
     Used for numbers of accounts the socket cannot enroll: enrollment through it needs
     a real system account per user (NSS), and these names have none.
     """
-    from twofad import recovery
-    from twofad.keys import load_or_create
+    from twofad.keyfile import load_or_create
     from twofad.store import SealedSecret, Store
     from twofad.totp import TotpParams
 
@@ -494,8 +493,7 @@ def bulk_load(
             for name, secret in users:
                 # Random canonical codes: only their keyed digests are stored.
                 digests = [
-                    recovery.digest(keys.recovery_key, name, secrets.token_hex(6))
-                    for _ in range(recovery_codes)
+                    keys.recovery_digest(name, secrets.token_hex(6)) for _ in range(recovery_codes)
                 ]
                 sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA1", 6, PERIOD))
                 store.take_over(

@@ -26,7 +26,8 @@ from . import policy_file, statedir, systemd
 from .audit import Audit
 from .connections import Limits
 from .directory import SystemDirectory
-from .keys import KeyFileError, Keys, load_or_create
+from .keyfile import load_ring
+from .keys import KeyFileError, Keys
 from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
@@ -40,6 +41,7 @@ from .store.location import POOL_SIZE, is_postgres, open_store
 
 DATABASE_NAME = "twofad.db"
 KEY_NAME = "twofad.key"
+OLDER_KEYS = "older-keys"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--key-file",
         help=f"master key, created mode 0400 if missing (default: STATE_DIR/{KEY_NAME}); "
         "keep it out of database backups",
+    )
+    parser.add_argument(
+        "--older-keys",
+        metavar="DIR",
+        help=f"older keys of the ring (*.key, mode 0400): they open what they sealed, and "
+        f"new secrets are sealed with --key-file (default: STATE_DIR/{OLDER_KEYS})",
     )
     parser.add_argument(
         "--policy",
@@ -115,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         statedir.make_or_check(
             args.state_dir, database or os.path.join(args.state_dir, DATABASE_NAME)
         )
-        keys = load_or_create(args.key_file or os.path.join(args.state_dir, KEY_NAME))
+        keys = load_ring(
+            args.key_file or os.path.join(args.state_dir, KEY_NAME),
+            args.older_keys or os.path.join(args.state_dir, OLDER_KEYS),
+        )
         opened = open_store(location)
         store = opened.store
         _check_key_belongs(store, keys, audit, opened.description)

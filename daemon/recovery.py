@@ -5,9 +5,11 @@ Crockford's alphabet leaves out I, L, O and U, and reading maps the look-alikes 
 so a code copied from paper by hand still works.  Eight-digit codes are recognised too:
 they are google-authenticator's scratch codes, kept as recovery codes on import.
 
-Only keyed digests are stored.  `redeem` is the whole rule for a typed code: found in
-constant time among the user's, refused if already used, spent with a conditional
-write otherwise, so that it works exactly once even when two logins race.
+Only keyed digests are stored, each with the id of the key that made it (keys.py),
+so a code made before a new key was put in the ring still works while the old key is
+in it.  `redeem` is the whole rule for a typed code: found in constant time among the
+user's, refused if already used, spent with a conditional write otherwise, so that it
+works exactly once even when two logins race.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import hmac
 import secrets
 import unicodedata
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .keys import Keys
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 LENGTH = 12
@@ -48,18 +53,13 @@ def normalize(text: str) -> str | None:
     return folded
 
 
-def digest(key: bytes, user: str, canonical: str) -> bytes:
-    """The keyed hash stored in place of a code; bound to its user so rows can't be swapped."""
-    return hmac.new(key, f"{user}\0{canonical}".encode(), "sha256").digest()
-
-
-def new_codes(key: bytes, user: str, count: int) -> tuple[list[str], list[bytes]]:
+def new_codes(keys: Keys, user: str, count: int) -> tuple[list[str], list[bytes]]:
     """`count` fresh codes to show once, and the digests to store in their place."""
     codes = [new_code() for _ in range(count)]
-    return codes, [digest(key, user, normalize(code) or "") for code in codes]
+    return codes, [keys.recovery_digest(user, normalize(code) or "") for code in codes]
 
 
-def digests_of(key: bytes, user: str, codes: list[str]) -> list[bytes]:
+def digests_of(keys: Keys, user: str, codes: list[str]) -> list[bytes]:
     """The digests of codes brought from elsewhere (an import), each once, in a fixed order.
 
     Raises ValueError if one of them is no recovery code.
@@ -69,7 +69,7 @@ def digests_of(key: bytes, user: str, codes: list[str]) -> list[bytes]:
         canonical = normalize(code)
         if canonical is None:
             raise ValueError("a recovery code to import is malformed")
-        digests.add(digest(key, user, canonical))
+        digests.add(keys.recovery_digest(user, canonical))
     return sorted(digests)
 
 
@@ -92,7 +92,7 @@ class Codes(Protocol):
     def spend_recovery_code(self, code_id: int, now: float) -> None: ...
 
 
-def redeem(codes: Codes, key: bytes, user: str, typed: str, now: float) -> str:
+def redeem(codes: Codes, keys: Keys, user: str, typed: str, now: float) -> str:
     """Check a typed code against `user`'s and spend it: SPENT, USED or UNKNOWN.
 
     Every stored digest is compared, in constant time, so the time taken does not say
@@ -102,11 +102,11 @@ def redeem(codes: Codes, key: bytes, user: str, typed: str, now: float) -> str:
     canonical = normalize(typed)
     if canonical is None:
         return UNKNOWN
-    wanted = digest(key, user, canonical)
     found = None
     for stored in codes.recovery_codes(user):
-        if hmac.compare_digest(stored.digest, wanted):
-            found = stored
+        for wanted in keys.recovery_candidates(stored.digest, user, canonical):
+            if hmac.compare_digest(stored.digest, wanted):
+                found = stored
     if found is None:
         return UNKNOWN
     if found.used_at is not None:

@@ -148,8 +148,7 @@ def regenerate_recovery_codes(
 ) -> dict[str, Any]:
     def regenerate(now: float) -> dict[str, Any]:
         row = ctx.active_row(user)
-        key = ctx.keys.recovery_key
-        codes, digests = recovery.new_codes(key, user, ctx.policy.recovery_codes)
+        codes, digests = recovery.new_codes(ctx.keys, user, ctx.policy.recovery_codes)
         ctx.store.replace_recovery_codes(row, digests, now)
         return {"user": user, "recovery_codes": codes}
 

@@ -106,7 +106,7 @@ def _confirm(ctx: Context, user: str, code: str, now: float) -> dict[str, Any]:
             p.INVALID_CODE,
             "that code does not match the new key; check the app's entry and the clock",
         )
-    codes, digests = recovery.new_codes(ctx.keys.recovery_key, user, ctx.policy.recovery_codes)
+    codes, digests = recovery.new_codes(ctx.keys, user, ctx.policy.recovery_codes)
     ctx.store.activate_pending(row, max(matches), now, digests)
     return {"user": user, "state": v.ACTIVE, "recovery_codes": codes}
 
@@ -133,7 +133,7 @@ def import_secret(
     ctx.require_account(user)
     sealed = SealedSecret(ctx.keys.seal(user, secret), params)
     try:
-        digests = recovery.digests_of(ctx.keys.recovery_key, user, recovery_codes)
+        digests = recovery.digests_of(ctx.keys, user, recovery_codes)
     except ValueError as exc:
         raise ServiceError(p.BAD_REQUEST, str(exc)) from None
 

@@ -99,7 +99,7 @@ def _verify_totp(ctx: Context, row: UserRow, typed: str, now: float, origin: str
 def _verify_recovery(
     ctx: Context, row: UserRow, code: str, now: float, origin: str
 ) -> dict[str, Any]:
-    outcome = recovery.redeem(ctx.store, ctx.keys.recovery_key, row.name, code, now)
+    outcome = recovery.redeem(ctx.store, ctx.keys, row.name, code, now)
     if outcome == recovery.UNKNOWN:
         return _record_failure(ctx, row, now, origin, p.REJECTED)
     if outcome == recovery.USED:

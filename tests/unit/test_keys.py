@@ -1,51 +1,12 @@
-from __future__ import annotations
+"""The key ring: the current key seals; every key of the ring opens what it sealed."""
 
-import os
-import stat
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 
-from twofad.keys import KeyFileError, Keys, load_or_create
+from twofad.keys import KeyFileError, Keys
 
-
-def test_first_start_creates_a_0400_key(tmp_path: Path) -> None:
-    path = tmp_path / "twofad.key"
-    old_umask = os.umask(0)  # even a permissive umask must not widen it
-    try:
-        keys = load_or_create(str(path))
-    finally:
-        os.umask(old_umask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o400
-    assert path.stat().st_size == 32
-    assert load_or_create(str(path)) == keys
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-
-
-@pytest.mark.parametrize("mode", [0o440, 0o404, 0o600 | 0o004, 0o640])
-def test_a_widely_readable_key_is_refused(tmp_path: Path, mode: int) -> None:
-    path = tmp_path / "twofad.key"
-    load_or_create(str(path))
-    path.chmod(mode)
-    with pytest.raises(KeyFileError, match=r"chmod 0400"):
-        load_or_create(str(path))
-
-
-def test_a_truncated_key_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "twofad.key"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o400)
-    os.write(fd, b"short")
-    os.close(fd)
-    with pytest.raises(KeyFileError, match="exactly 32 bytes"):
-        load_or_create(str(path))
-
-
-def test_a_symlinked_key_is_refused(tmp_path: Path) -> None:
-    real = tmp_path / "real.key"
-    load_or_create(str(real))
-    (tmp_path / "link.key").symlink_to(real)
-    with pytest.raises(KeyFileError):
-        load_or_create(str(tmp_path / "link.key"))
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_sealed_secrets_round_trip_and_are_bound_to_user_and_key() -> None:
@@ -56,11 +17,47 @@ def test_sealed_secrets_round_trip_and_are_bound_to_user_and_key() -> None:
     assert keys.seal("alice", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") != sealed  # fresh nonce
     with pytest.raises(KeyFileError):
         keys.unseal("bob", sealed)
-    with pytest.raises(KeyFileError, match="does not belong"):
+    with pytest.raises(KeyFileError, match="does not hold"):
         Keys.from_master(b"x" * 32).unseal("alice", sealed)
 
 
 def test_the_two_purposes_get_different_keys() -> None:
-    keys = Keys.from_master(b"k" * 32)
-    assert keys.secret_key != keys.recovery_key
-    assert b"k" * 32 not in (keys.secret_key, keys.recovery_key)
+    key = Keys.from_master(b"k" * 32).current
+    assert len({key.secret_key, key.recovery_key, key.id}) == 3
+    assert b"k" * 32 not in (key.secret_key, key.recovery_key)
+
+
+def test_a_secret_names_the_key_that_sealed_it_and_any_ring_holding_it_opens_it() -> None:
+    old = Keys.from_master(b"o" * 32)
+    sealed = old.seal("alice", SECRET)
+    assert old.current.id in sealed and old.sealed_with_current(sealed)
+    ring = Keys.from_master(b"n" * 32, [b"o" * 32])
+    assert ring.unseal("alice", sealed) == SECRET and not ring.sealed_with_current(sealed)
+    resealed = ring.seal("alice", ring.unseal("alice", sealed))
+    assert ring.sealed_with_current(resealed)
+    with pytest.raises(KeyFileError, match=f"sealed with key {old.current.name}"):
+        Keys.from_master(b"n" * 32).unseal("alice", sealed)
+
+
+def test_a_secret_sealed_before_key_ids_opens_with_whichever_key_sealed_it() -> None:
+    import os
+
+    old = Keys.from_master(b"o" * 32)
+    nonce = os.urandom(12)
+    legacy = (
+        b"\x01" + nonce + old.current.aead.encrypt(nonce, SECRET.encode(), b"twofad-secret\0alice")
+    )
+    assert Keys.from_master(b"n" * 32, [b"o" * 32]).unseal("alice", legacy) == SECRET
+    with pytest.raises(KeyFileError, match="any key of this host's ring"):
+        Keys.from_master(b"n" * 32).unseal("alice", legacy)
+
+
+def test_the_database_fingerprint_is_recognised_by_any_key_of_the_ring() -> None:
+    old = Keys.from_master(b"o" * 32)
+    assert Keys.from_master(b"n" * 32, [b"o" * 32]).matches(old.fingerprint)
+    assert not Keys.from_master(b"n" * 32).matches(old.fingerprint)
+
+
+def test_the_current_key_is_not_counted_twice_among_the_older() -> None:
+    ring = Keys.from_master(b"n" * 32, [b"n" * 32, b"o" * 32, b"o" * 32])
+    assert len(ring.older) == 1 and len(ring.all) == 2

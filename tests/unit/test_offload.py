@@ -6,6 +6,7 @@ job within its deadline; and the server answering through them, in order, with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import threading
 from collections.abc import Iterator
@@ -121,12 +122,23 @@ def test_a_user_with_too_many_jobs_waiting_is_told_busy(runner: StoreRunner) -> 
 
 
 class SlowStore:
-    """The service's store, made to hang while `stalled` is set: a database out of reach."""
+    """The service's store, made to hang while `stalled` is set: a database out of reach.
+
+    Its one SQLite connection serves one transaction at a time, as a connection of the
+    PostgreSQL pool does: a worker released from its stall finishes before the next
+    worker's transaction begins.
+    """
 
     def __init__(self, store: Any) -> None:
         self._store = store
+        self._one_at_a_time = threading.Lock()
         self.stalled = threading.Event()
         self.released = threading.Event()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._one_at_a_time, self._store.transaction():
+            yield
 
     def __getattr__(self, name: str) -> Any:
         if self.stalled.is_set():

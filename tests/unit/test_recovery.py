@@ -6,6 +6,7 @@ import pytest
 
 from support.stores import add_user
 from twofad import recovery
+from twofad.keys import Keys
 from twofad.store import Conflict, RecoveryRow, Store
 
 
@@ -35,15 +36,12 @@ def test_non_codes_are_refused() -> None:
 
 def test_digest_is_keyed_and_bound_to_the_user() -> None:
     canonical = "k7pq3xmd9wtr"
-    assert recovery.digest(b"a" * 32, "alice", canonical) != recovery.digest(
-        b"b" * 32, "alice", canonical
-    )
-    assert recovery.digest(b"a" * 32, "alice", canonical) != recovery.digest(
-        b"a" * 32, "bob", canonical
-    )
+    one, other = Keys.from_master(b"a" * 32), Keys.from_master(b"b" * 32)
+    assert one.recovery_digest("alice", canonical) != other.recovery_digest("alice", canonical)
+    assert one.recovery_digest("alice", canonical) != one.recovery_digest("bob", canonical)
 
 
-KEY = b"k" * 32
+KEY = Keys.from_master(b"k" * 32)
 
 
 def _with_codes(store: Store, *codes: str) -> None:
@@ -63,9 +61,9 @@ def test_what_is_no_code_of_the_users_is_unknown(store: Store) -> None:
     with store.transaction():
         for typed in ("", "123456", "zzzz-zzzz-zzzz", "87654321"):
             assert recovery.redeem(store, KEY, "alice", typed, 2.0) == recovery.UNKNOWN
-        assert recovery.redeem(store, b"x" * 32, "alice", "k7pq-3xmd-9wtr", 2.0) == (
-            recovery.UNKNOWN
-        )
+        assert recovery.redeem(
+            store, Keys.from_master(b"x" * 32), "alice", "k7pq-3xmd-9wtr", 2.0
+        ) == (recovery.UNKNOWN)
         assert store.unused_recovery_count("alice") == 1
 
 
@@ -98,4 +96,30 @@ def test_imported_codes_are_kept_once_and_a_malformed_one_refuses_all() -> None:
 def test_new_codes_come_with_the_digests_that_recognise_them() -> None:
     codes, digests = recovery.new_codes(KEY, "alice", 8)
     assert len(set(codes)) == 8
-    assert digests == [recovery.digest(KEY, "alice", recovery.normalize(c) or "") for c in codes]
+    assert digests == [KEY.recovery_digest("alice", recovery.normalize(c) or "") for c in codes]
+
+
+def test_a_code_made_under_an_older_key_works_while_that_key_is_in_the_ring(
+    store: Store,
+) -> None:
+    old = Keys.from_master(b"o" * 32)
+    add_user(store, "alice", recovery.digests_of(old, "alice", ["k7pq-3xmd-9wtr", "12345678"]))
+    ring = Keys.from_master(b"n" * 32, [b"o" * 32])
+    with store.transaction():
+        assert recovery.redeem(store, ring, "alice", "k7pq-3xmd-9wtr", 2.0) == recovery.SPENT
+        new_only = Keys.from_master(b"n" * 32)  # the old key retired: its codes are no more
+        assert recovery.redeem(store, new_only, "alice", "12345678", 2.0) == recovery.UNKNOWN
+
+
+def test_a_digest_of_the_kind_without_a_key_id_is_checked_against_every_key(
+    store: Store,
+) -> None:
+    """Digests stored before key ids: the bare keyed hash, 32 bytes."""
+    import hmac as hmac_module
+
+    old = Keys.from_master(b"o" * 32)
+    bare = hmac_module.new(old.current.recovery_key, b"alice\0k7pq3xmd9wtr", "sha256").digest()
+    add_user(store, "alice", [bare])
+    ring = Keys.from_master(b"n" * 32, [b"o" * 32])
+    with store.transaction():
+        assert recovery.redeem(store, ring, "alice", "k7pq-3xmd-9wtr", 2.0) == recovery.SPENT
