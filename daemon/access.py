@@ -77,6 +77,7 @@ RULES: dict[str, Rule] = {
     "policy.explain":       Rule(ACCOUNT,     NEVER),
     "import":               Rule(ADMINS,      NEVER),
     "diagnose":             Rule(ADMINS,      NEVER),
+    "keys.reseal":          Rule(ADMINS,      NEVER),   # the keys stay the same, sealed anew
 }
 # fmt: on
 

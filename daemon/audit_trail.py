@@ -28,6 +28,7 @@ CHANGES = frozenset(
         "resync",
         "reload",
         "import",
+        "keys.reseal",
     }
 )
 AUDIT_BURST, AUDIT_INTERVAL = 30, 2.0  # per uid: 30 lines at once, then one every 2 s

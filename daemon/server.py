@@ -35,7 +35,7 @@ from .totp import TotpParams
 
 # What costs milliseconds to answer (a QR code rendered, a policy parsed and tried on
 # every account), limited per uid for everyone but root, whose requests are logins.
-COSTLY_OPERATIONS = frozenset({"enroll.begin", "secret.show", "policy.check"})
+COSTLY_OPERATIONS = frozenset({"enroll.begin", "secret.show", "policy.check", "keys.reseal"})
 COSTLY_BURST, COSTLY_INTERVAL = 5, 12.0  # five at once, then one every 12 s
 
 
@@ -106,6 +106,7 @@ class Server:
             "secret.show": self._show_secret,
             "import": self._import,
             "diagnose": self._diagnose,
+            "keys.reseal": self._reseal,
         }
         access.check_table()  # no operation answered without a row saying who may ask
         missing = set(p.OPERATIONS) - set(self._handlers)
@@ -311,6 +312,9 @@ class Server:
             "policy_rules": len(policy.rules),
             "lockout_risk": self.service.policy_impact(policy)["lockout_risk"],
         }
+
+    def _reseal(self, grant: Grant, **page: Any) -> dict[str, Any]:
+        return self.service.reseal(**page)
 
     def _enroll_confirm(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
         return self.service.enroll_confirm(user, code)

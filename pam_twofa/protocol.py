@@ -186,6 +186,7 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
         "replace": (validate_flag, False),
     },
     "diagnose": {},
+    "keys.reseal": {"after": (validate_user, False), "limit": (validate_limit, False)},
 }
 
 

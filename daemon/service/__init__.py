@@ -26,7 +26,7 @@ from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
 from ..store import Backend
-from . import accounts, enrollment, logins
+from . import accounts, enrollment, keyring, logins
 from . import policy as policies
 from .context import PAGE_SIZE, Clock, Context, ServiceError
 
@@ -99,6 +99,9 @@ class Service:
     disable = _on_context(accounts.disable)
     unlock = _on_context(accounts.unlock)
     regenerate_recovery_codes = _on_context(accounts.regenerate_recovery_codes)
+
+    # the key ring
+    reseal = _on_context(keyring.reseal)
 
     # the policy
     replace_policy = _on_context(policies.replace_policy)

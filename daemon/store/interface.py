@@ -214,6 +214,10 @@ class Backend(Protocol):
         """Both lock-out counts and any lock lifted (an administrator's unlock)."""
         ...
 
+    def reseal(self, row: UserRow, secret: bytes | None, pending_secret: bytes | None) -> None:
+        """The same keys, sealed again (under the ring's current key); nothing else changes."""
+        ...
+
     def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
         """The user's recovery codes, all replaced by `digests`."""
         ...

@@ -157,6 +157,9 @@ class NamedWrites:
     def clear_lock(self, row: UserRow) -> None:
         self._update(row, CLEAR_LOCK)
 
+    def reseal(self, row: UserRow, secret: bytes | None, pending_secret: bytes | None) -> None:
+        self._update(row, {"secret": secret, "pending_secret": pending_secret})
+
     def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
         # Claimed first, so two renewals racing (two hosts, one store) cannot
         # interleave their deletes and inserts: the later one starts over.

@@ -78,6 +78,7 @@ EXPECTED: dict[str, tuple[Grant | str, ...]] = {
     "policy.explain":       (R,   A,        S,        S,           NO_OWN,   NO_OWN),
     "import":               (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
     "diagnose":             (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
+    "keys.reseal":          (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
 }
 # fmt: on
 

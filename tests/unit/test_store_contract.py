@@ -224,6 +224,26 @@ def test_clear_lock_starts_both_counts_afresh(backend: Backend) -> None:
     assert read(backend).lock == LockState(0, None, False, 0, ())
 
 
+def test_reseal_replaces_the_sealed_keys_and_nothing_else(backend: Backend) -> None:
+    add_user(backend, "alice", [b"a" * 32])
+    codes_before = codes(backend)
+    with backend.transaction():
+        backend.record_failure(current(backend), FAILED, 1.0)
+        backend.begin_pending("alice", current(backend), NEW_KEY, 2.0)
+        before = current(backend)
+        backend.reseal(before, b"the key, sealed again", b"the new key, sealed again")
+    after = read(backend)
+    assert (after.secret, after.pending_secret) == (
+        b"the key, sealed again",
+        b"the new key, sealed again",
+    )
+    unchanged = ("secret", "pending_secret", "version")
+    for name in UserRow.__dataclass_fields__:
+        if name not in unchanged:
+            assert getattr(after, name) == getattr(before, name), name
+    assert after.version > before.version and codes(backend) == codes_before
+
+
 def test_replace_recovery_codes_replaces_them_all(backend: Backend) -> None:
     add_user(backend, "alice", [b"a" * 32, b"b" * 32])
     add_user(backend, "bob", [b"a" * 32])
@@ -264,6 +284,7 @@ WRITES: dict[str, Callable[[Backend, UserRow], None]] = {
     "record_success": lambda s, row: s.record_success(row, LockState(0, None, False), 9.0, step=5),
     "record_failure": lambda s, row: s.record_failure(row, FAILED, 9.0),
     "clear_lock": lambda s, row: s.clear_lock(row),
+    "reseal": lambda s, row: s.reseal(row, b"sealed again", None),
     "replace_recovery_codes": lambda s, row: s.replace_recovery_codes(row, [b"n" * 32], 9.0),
     "delete_user": lambda s, row: s.delete_user(row),
 }

@@ -1,0 +1,72 @@
+"""Re-sealing every secret under the ring's current key, so an older key can be retired.
+
+A page of accounts at a time (the command follows the pages), each account in a
+transaction of its own and conditional on its row as read: logins go on throughout,
+and an account changed meanwhile is simply read again.  What cannot be re-sealed is
+reported, never guessed at: a secret sealed with a key this host's ring lacks, and
+recovery codes, whose digests cannot be made again without the codes themselves (they
+keep working while their key is in the ring; new ones are made under the current key).
+Once the last page is done, the database's fingerprint becomes the current key's, so a
+host still without it refuses to start.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from typing import Any
+
+from ..keys import KeyFileError
+from .context import Context
+
+PAGE = 50  # accounts re-sealed per request: a page takes milliseconds, not seconds
+
+
+def reseal(ctx: Context, after: str | None = None, limit: int = PAGE) -> dict[str, Any]:
+    names = ctx.store.user_names()
+    start = bisect.bisect_right(names, after) if after is not None else 0
+    page = names[start : start + min(limit, PAGE)]
+    resealed = 0
+    unreadable: list[str] = []
+    older_codes: list[str] = []
+    for name in page:
+        try:
+            resealed += ctx.atomic(functools.partial(_reseal_one, ctx, name))
+        except KeyFileError:
+            unreadable.append(name)
+        if ctx.atomic(functools.partial(_codes_under_older_keys, ctx, name)):
+            older_codes.append(name)
+    done = start + len(page) >= len(names)
+    if done and not unreadable:
+        ctx.atomic(lambda now: ctx.store.set_meta("key_fingerprint", ctx.keys.fingerprint))
+    return {
+        "key": ctx.keys.current.name,
+        "ring": [key.name for key in ctx.keys.all],
+        "accounts": len(page),
+        "resealed": resealed,
+        "unreadable": unreadable,
+        "recovery_codes_under_older_keys": older_codes,
+        "next": None if done else page[-1],
+    }
+
+
+def _reseal_one(ctx: Context, name: str, now: float) -> int:
+    row = ctx.store.get_user(name)
+    if row is None:
+        return 0
+    secret, pending = row.secret, row.pending_secret
+    if secret is not None and not ctx.keys.sealed_with_current(secret):
+        secret = ctx.keys.seal(name, ctx.keys.unseal(name, secret))
+    if pending is not None and not ctx.keys.sealed_with_current(pending):
+        pending = ctx.keys.seal(name, ctx.keys.unseal(name, pending))
+    if (secret, pending) == (row.secret, row.pending_secret):
+        return 0
+    ctx.store.reseal(row, secret, pending)
+    return 1
+
+
+def _codes_under_older_keys(ctx: Context, name: str, now: float) -> bool:
+    return any(
+        code.used_at is None and not ctx.keys.hashed_with_current(code.digest)
+        for code in ctx.store.recovery_codes(name)
+    )
