@@ -176,6 +176,33 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+# What the server (or libpq) says when it will go on refusing this daemon, however long
+# one waits: a wrong password or role, a database that does not exist, a host not in
+# pg_hba.conf, a parameter a pooler refuses, a TLS certificate that does not verify.
+# Answered `unavailable`, these would let everyone in under the hook's fail=open (and a
+# certificate failure is what a man in the middle causes), so they are `internal`: the
+# hook refuses, whatever fail= says.  Being down, starting, shutting down, in recovery
+# or out of connection slots are outages, and stay `unavailable`.
+_REFUSED_FOR_GOOD = (
+    "password authentication failed",
+    "no password supplied",
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+    "unsupported startup parameter",
+    "certificate",
+    "ssl",
+    "server does not support",
+)
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether a failed connection is a refusal that waiting will not end."""
+    text = str(exc).lower()
+    return any(phrase in text for phrase in _REFUSED_FOR_GOOD)
+
+
 def translated(exc: Exception) -> Exception:
     """A psycopg error as the store's own: unavailable, a lost race, or refused.
 
@@ -346,6 +373,11 @@ class PostgresStore(NamedWrites):
                 self._conninfo, autocommit=True, prepare_threshold=None
             )
         except self._psycopg.Error as exc:
+            if refused_for_good(exc):
+                raise StoreError(
+                    f"the database refuses twofad: {_first_line(exc)} (a configuration "
+                    "error, not an outage: every login is refused until it is fixed)"
+                ) from None
             raise StoreUnavailable(f"cannot connect to the database: {_first_line(exc)}") from None
         self._conn = conn
         try:

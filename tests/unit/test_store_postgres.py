@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pam_twofa import errors
 from support.postgres import Cluster, Database
 from support.stores import add_user
 from twofad.lockout import LockState
@@ -142,8 +143,9 @@ def test_the_password_comes_from_a_password_file_over_tcp(
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))  # no ~/.pgpass of the tester's
     without = postgres_database.conninfo.replace(f"passfile={cluster.passfile}", "")
     assert "passfile" not in without
-    with pytest.raises(StoreUnavailable, match="password"):
+    with pytest.raises(StoreError, match="password") as missing:
         stores(without)  # SCRAM on 127.0.0.1: no password, no connection
+    refused_for_good(missing.value)
 
     add_user(stores(postgres_database.conninfo), "alice")  # passfile= in the conninfo
     store = stores(postgres_database.uri)  # passfile in the URI's query
@@ -158,9 +160,30 @@ def test_the_password_comes_from_a_password_file_over_tcp(
     wrong.touch(mode=0o600)
     wrong.write_text("127.0.0.1:*:*:twofad:not-the-password\n")
     monkeypatch.setenv("PGPASSFILE", str(wrong))
-    with pytest.raises(StoreUnavailable, match="password authentication failed") as refused:
+    with pytest.raises(StoreError, match="password authentication failed") as refused:
         stores(without)
+    refused_for_good(refused.value)
     assert "not-the-password" not in str(refused.value)
+
+
+def refused_for_good(error: BaseException) -> None:
+    """A refusal that waiting will not end: `internal` (the hook refuses under any
+    fail=), never `unavailable` (which fail=open would turn into a login without a code)."""
+    assert isinstance(error, StoreError) and not isinstance(error, StoreUnavailable)
+    assert error.code == errors.INTERNAL and "configuration error" in error.message
+
+
+def test_a_database_or_role_that_does_not_exist_is_a_configuration_error(
+    postgres_database: Database, stores: Callable[..., PostgresStore]
+) -> None:
+    for wrong in (
+        postgres_database.conninfo.replace("dbname=twofa", "dbname=nosuchdb"),
+        postgres_database.conninfo.replace("user=twofad", "user=nosuchrole"),
+    ):
+        assert wrong != postgres_database.conninfo
+        with pytest.raises(StoreError) as caught:
+            stores(wrong)
+        refused_for_good(caught.value)
 
 
 # --- nothing kept on the session: pgbouncer's transaction mode ------------------------
