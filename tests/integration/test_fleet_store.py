@@ -67,6 +67,36 @@ def test_a_code_used_on_one_host_is_refused_on_the_next(fleet: tuple[Daemon, Dae
     assert b.request("verify", user="root", code=earlier)["result"] == p.REPLAYED
 
 
+def test_twenty_logins_with_one_code_split_across_two_hosts_get_in_once(
+    fleet: tuple[Daemon, Daemon],
+) -> None:
+    """Ten connections on each host, all ready, all sending the same code at once:
+    exactly one login gets in."""
+    a, b = fleet
+    secret, step, _ = enroll_at_step(a, "root")
+    code = oathtool(secret, (step + 1) * PERIOD)
+    clients = [(a, b)[i % 2].client() for i in range(20)]
+    for client in clients:
+        client.request("ping")  # connected and ready before the race starts
+    barrier = threading.Barrier(len(clients))
+    results: list[object] = [None] * len(clients)
+
+    def race(index: int) -> None:
+        barrier.wait()
+        results[index] = clients[index].request("verify", user="root", code=code)["result"]
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for client in clients:
+        client.close()
+    assert results.count(p.ACCEPTED) == 1
+    # the rest are replays, each counted as a failure, so the lock-out ends them early
+    assert set(results) - {p.ACCEPTED} <= {p.REPLAYED, p.LOCKED}
+
+
 def test_a_recovery_code_works_once_across_the_fleet(fleet: tuple[Daemon, Daemon]) -> None:
     a, b = fleet
     _, _, recovery_codes = enroll_at_step(a, "root")
