@@ -99,6 +99,7 @@ def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[s
             "renewal_pending": row.active and row.pending_secret is not None,
             "enrolled_at": row.enrolled_at,
             "last_success": row.last_success,
+            "last_host": row.last_host,
             "last_failure": row.last_failure,
             "failures": row.failures,
             "strikes": row.strikes,

@@ -9,6 +9,7 @@ time read once, and again from a fresh read if a compare-and-set lost a race.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -45,6 +46,7 @@ class Context:
     clock: Clock
     directory: Directory
     decoys: Decoys = field(default_factory=Decoys)
+    host: str = field(default_factory=socket.gethostname)  # this host, in a fleet's store
 
     def atomic(self, operation: Callable[[float], T]) -> T:
         """Run `operation(now)` in one transaction, again from scratch if it lost a race."""

@@ -154,7 +154,7 @@ def _record_success(
 ) -> None:
     """The back-off ends; the lifetime count keeps what this success does not forgive."""
     state = lockout.after_success(ctx.policy.lockout, row.lock, now, origin)
-    ctx.store.record_success(row, state, now, step=step, drift=drift)
+    ctx.store.record_success(row, state, now, step=step, drift=drift, host=ctx.host)
 
 
 def _record_failure(

@@ -76,6 +76,7 @@ class UserRow:
     totp_window: int | None
     strikes: int
     recent_failures: str | None  # lockout.encode_recent's text; None when there are none
+    last_host: str | None = None  # where the last code was accepted (a fleet's host)
 
     @property
     def active(self) -> bool:
@@ -198,11 +199,12 @@ class Backend(Protocol):
         *,
         step: int | None = None,
         drift: int | None = None,
+        host: str | None = None,
     ) -> None:
         """A code accepted: the lock-out state after it, and the time step it spent.
 
         `step` None (a recovery code) leaves the last step used as it is; `drift`
-        None leaves the drift.
+        None leaves the drift.  `host` is where it was accepted.
         """
         ...
 

@@ -68,7 +68,7 @@ from .writes import SELECT_USER, NamedWrites
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 # The columns mean what SQLite's do (sqlite.MIGRATIONS); "user" is quoted, a reserved word.
@@ -115,6 +115,10 @@ MIGRATIONS: dict[int, str] = {
         key   text PRIMARY KEY,
         value bytea NOT NULL
     );
+    """,
+    # Which host a code was last accepted on (SQLite's migration 5).
+    2: """
+    ALTER TABLE users ADD COLUMN last_host text;
     """,
 }
 

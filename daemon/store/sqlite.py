@@ -17,7 +17,7 @@ from typing import Any
 from .interface import Conflict, RecoveryRow, StoreError, UserRow
 from .writes import SELECT_USER, NamedWrites
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 MIGRATIONS: dict[int, str] = {
@@ -71,6 +71,11 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE users ADD COLUMN strikes INTEGER NOT NULL DEFAULT 0;
     UPDATE users SET strikes = failures;
     ALTER TABLE users ADD COLUMN recent_failures TEXT;
+    """,
+    # Which host a code was last accepted on: with one store for a fleet, "last login"
+    # says where as well as when.
+    5: """
+    ALTER TABLE users ADD COLUMN last_host TEXT;
     """,
 }
 

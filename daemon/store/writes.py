@@ -143,8 +143,9 @@ class NamedWrites:
         *,
         step: int | None = None,
         drift: int | None = None,
+        host: str | None = None,
     ) -> None:
-        changes = {**lock_columns(lock), "last_success": now}
+        changes = {**lock_columns(lock), "last_success": now, "last_host": host}
         if step is not None:
             changes["last_step"] = step
         if drift is not None:

@@ -20,6 +20,13 @@ VERIFY_EXIT = {"accepted": 0}
 ENROLLMENT_KEYS = ("user", "secret", "uri", "qr", "issuer", "algorithm", "digits", "period")
 
 
+def _last_login(status: dict[str, object]) -> str:
+    """When, and on which host (one store serves a fleet)."""
+    when = _common.when(status.get("last_success"))  # type: ignore[arg-type]
+    host = status.get("last_host")
+    return f"{when} on {host}" if host and status.get("last_success") else when
+
+
 def _enroll(client: Client, args: argparse.Namespace) -> int:
     return _begin(client, args, replace=False)
 
@@ -98,7 +105,7 @@ def _status(client: Client, args: argparse.Namespace) -> int:
                 state,
                 s.get("rule", "-"),
                 _common.when(s.get("enrolled_at")),
-                _common.when(s.get("last_success")),
+                _last_login(s),
                 str(s.get("failures", 0)),
                 _strikes(s),
                 _common.lock_text(s),

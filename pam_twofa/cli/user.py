@@ -46,7 +46,10 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         print(f"  required by the policy (rule {data['rule']!r})")
     if data["enrollment"] == ACTIVE:
         enrolled = _common.when(data.get("enrolled_at"))
-        print(f"  enrolled {enrolled}, last login {_common.when(data.get('last_success'))}")
+        last = _common.when(data.get("last_success"))
+        if data.get("last_host") and data.get("last_success"):
+            last += f" on {data['last_host']}"
+        print(f"  enrolled {enrolled}, last login {last}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
         print(f"  lock: {_common.lock_text(data)}")
     elif data["enrollment"] == PENDING:

@@ -10,6 +10,7 @@ PostgreSQL server started for the test (tests/support/postgres.py), reached over
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,10 @@ def test_one_enrollment_serves_every_host(fleet: tuple[Daemon, Daemon]) -> None:
     assert b.request("status", user="root")["state"] == "enabled"
     code = oathtool(secret, (step + 1) * PERIOD)
     assert b.request("verify", user="root", code=code)["result"] == p.ACCEPTED
+    seen = a.request("status", user="root")  # the last login, seen from the other host
+    assert seen["last_host"] == socket.gethostname() and seen["last_success"]
+    assert "event=verify user=root result=accepted" in b.log_text()
+    assert f"host={socket.gethostname()}" in b.log_text()
 
 
 def test_a_code_used_on_one_host_is_refused_on_the_next(fleet: tuple[Daemon, Daemon]) -> None:

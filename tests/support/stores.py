@@ -88,6 +88,8 @@ class SqliteDatabase:
                 "INSERT INTO recovery_codes (user, digest, created_at) VALUES ('alice', ?, 1.0)",
                 (OLD_DIGEST,),
             )
+            if version >= 4:  # from then on a failure also counted a strike
+                db.execute("UPDATE users SET strikes = failures")
         db.execute(f"PRAGMA user_version = {version}")
         db.commit()
         db.close()
@@ -126,13 +128,15 @@ class PostgresDatabase:
             self.database.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
         if version >= 1:
             self.database.execute(
+                # PostgreSQL's first schema already counted strikes with each failure.
                 "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
-                "enrolled_at, last_step, failures) "
-                "VALUES ('alice', 1.0, %s, 'SHA1', 6, 30, %s, %s, %s)",
+                "enrolled_at, last_step, failures, strikes) "
+                "VALUES ('alice', 1.0, %s, 'SHA1', 6, 30, %s, %s, %s, %s)",
                 (
                     OLD_ALICE["secret"],
                     OLD_ALICE["enrolled_at"],
                     OLD_ALICE["last_step"],
+                    OLD_ALICE["failures"],
                     OLD_ALICE["failures"],
                 ),
             )

@@ -18,6 +18,16 @@ def test_plain_values_are_bare_and_fields_keep_their_order() -> None:
     assert line == "twofad: event=verify user=alice result=accepted service=sshd rhost=::1\n"
 
 
+def test_every_event_names_the_host_it_happened_on() -> None:
+    stream = io.StringIO()
+    Audit(stream=stream, host="web1").event("verify", user="alice", result="accepted")
+    assert stream.getvalue() == "twofad: event=verify user=alice result=accepted host=web1\n"
+    sent: list[dict[str, str]] = []
+    journal = Audit(send=lambda message, **fields: sent.append(fields), host="web1")
+    journal.event("verify", user="alice", result="accepted")
+    assert sent[0]["TWOFA_HOST"] == "web1"
+
+
 def test_a_value_cannot_end_its_line_or_forge_a_field() -> None:
     line = _line(user="alice", error='x\nevent=verify user=root result="accepted"\\')
     assert line.count("\n") == 1

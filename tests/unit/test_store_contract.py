@@ -216,6 +216,17 @@ def test_record_success_spends_its_step_and_keeps_what_it_does_not_forgive(
     assert (row.last_step, row.drift, row.last_success) == (40, -2, 1060.0)  # a recovery code
 
 
+def test_record_success_says_on_which_host(backend: Backend, rival: Backend) -> None:
+    add_user(backend, "alice")
+    assert read(backend).last_host is None
+    with backend.transaction():
+        backend.record_success(current(backend), LockState(0, None, False), 10.0, host="web1")
+    assert read(rival).last_host == "web1"
+    with rival.transaction():
+        rival.record_success(current(rival), LockState(0, None, False), 20.0, host="web2")
+    assert (read(backend).last_host, read(backend).last_success) == ("web2", 20.0)
+
+
 def test_clear_lock_starts_both_counts_afresh(backend: Backend) -> None:
     add_user(backend, "alice")
     with backend.transaction():
