@@ -22,7 +22,7 @@ from pam_twofa.vocabulary import (
     ROOT_DIRECTORY,
 )
 
-from . import policy_file, statedir, systemd
+from . import move, policy_file, statedir, systemd
 from .audit import Audit
 from .connections import Limits
 from .directory import SystemDirectory
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: 2FA optional for everyone); an invalid file stops the start",
     )
     parser.add_argument(
+        "--move-to",
+        metavar="URL",
+        help="move this host's state (the SQLite file of --store or --state-dir) into the "
+        "shared store URL, report what became of each account, and exit",
+    )
+    parser.add_argument(
         "--idle-timeout",
         type=float,
         default=Limits.idle_timeout,
@@ -136,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"twofad: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
+    if args.move_to is not None:
+        return _move_to(store, keys, args.move_to, opened.description)
     load_policy = _policy_loader(args.policy)
     try:
         policy = load_policy()
@@ -190,6 +198,30 @@ def _file_facts(state_dir: str, key_file: str) -> dict[str, object]:
         facts[f"{name}_owner_uid"] = info.st_uid
     facts["daemon_uid"] = os.geteuid()
     return facts
+
+
+def _move_to(source: Backend, keys: Keys, location: str, source_description: str) -> int:
+    """`--move-to`: this host's accounts into the fleet's store, one line each."""
+    try:
+        target = open_store(location)
+        _compare_key(target.store, keys, target.description)
+        report = move.move(source, target.store, keys, time.time())
+    except (KeyFileError, StoreError) as exc:
+        print(f"twofad: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+    print(f"from {source_description} to {target.description}:")
+    for user, result in report.results.items():
+        print(f"  {user}: {result}")
+    if report.codes_under_older_keys:
+        print(
+            "recovery codes hashed under an older key of this host's ring (they work on "
+            "hosts whose ring holds it; new ones replace them): "
+            + ", ".join(report.codes_under_older_keys)
+        )
+    target.store.close()
+    return 0 if move.UNREADABLE not in report.results.values() else 1
 
 
 def _check_key_belongs(store: Backend, keys: Keys, audit: Audit, where: str) -> None:

@@ -1,0 +1,86 @@
+"""Moving accounts between stores: each with its key sealed anew, its spent step and its
+unused recovery codes; nothing the target has already is overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twofad import move
+from twofad.keys import Keys
+from twofad.store import SealedSecret, Store
+from twofad.totp import TotpParams
+
+HOST = Keys.from_master(b"h" * 32)
+FLEET = Keys.from_master(b"f" * 32, [b"h" * 32])  # the fleet's key, and the host's as older
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+OTHER = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+
+def stores(tmp_path: Path) -> tuple[Store, Store]:
+    return Store(str(tmp_path / "host.db")), Store(str(tmp_path / "fleet.db"))
+
+
+def active(store: Store, keys: Keys, name: str, secret: str = SECRET, step: int = 7) -> None:
+    with store.transaction():
+        sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA256", 8, 60))
+        store.take_over(
+            name,
+            None,
+            sealed,
+            1.0,
+            last_step=step,
+            window=2,
+            recovery_digests=[keys.recovery_digest(name, "k7pq3xmd9wtr")],
+        )
+
+
+def test_an_account_moves_with_its_key_step_tolerance_and_codes(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    active(host, HOST, "alice")
+    report = move.move(host, fleet, FLEET, 5.0)
+    assert report.results == {"alice": move.MOVED}
+    assert report.codes_under_older_keys == ["alice"]  # hashed under the host's key
+    with fleet.transaction():
+        row = fleet.get_user("alice")
+        assert row is not None and row.secret is not None
+        assert FLEET.sealed_with_current(row.secret)
+        assert FLEET.unseal("alice", row.secret) == SECRET
+        assert (row.last_step, row.totp_window, row.params) == (
+            7,
+            2,
+            TotpParams("SHA256", 8, 60),
+        )
+        assert fleet.unused_recovery_count("alice") == 1
+
+
+def test_a_key_being_set_up_moves_too(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    with host.transaction():
+        host.begin_pending("bob", None, SealedSecret(HOST.seal("bob", SECRET), TotpParams()), 1.0)
+    assert move.move(host, fleet, FLEET, 5.0).results == {"bob": move.MOVED}
+    with fleet.transaction():
+        row = fleet.get_user("bob")
+        assert row is not None and not row.active and row.pending_secret is not None
+        assert FLEET.unseal("bob", row.pending_secret) == SECRET
+
+
+def test_what_the_store_has_already_is_never_overwritten(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    active(host, HOST, "alice")
+    active(host, HOST, "carol")
+    active(fleet, FLEET, "alice")  # the same key, set up there already
+    active(fleet, FLEET, "carol", secret=OTHER, step=99)  # another app's key
+    report = move.move(host, fleet, FLEET, 5.0)
+    assert report.results == {"alice": move.ALREADY_THERE, "carol": move.LEFT_ALONE}
+    with fleet.transaction():
+        carol = fleet.get_user("carol")
+        assert carol is not None and carol.last_step == 99
+        assert FLEET.unseal("carol", carol.secret or b"") == OTHER
+
+
+def test_a_key_the_ring_cannot_open_is_reported_and_not_moved(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    active(host, Keys.from_master(b"x" * 32), "dave")
+    assert move.move(host, fleet, FLEET, 5.0).results == {"dave": move.UNREADABLE}
+    with fleet.transaction():
+        assert fleet.user_names() == []
