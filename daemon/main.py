@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for path in owned_paths:
             _remove_socket_file(path)
+        if runner is not None:
+            runner.stop(wait=3.0)  # the store's bound, and the watchdog's, end any job
         store.close()
     return 0
 

@@ -100,11 +100,14 @@ class StoreRunner:
         future.add_done_callback(lambda _: timer.cancel())
         return future
 
-    def stop(self) -> None:
-        """No new job starts; the threads end once their current job returns."""
+    def stop(self, wait: float = 0.0) -> None:
+        """No new job starts; the threads end once their current job returns, which is
+        waited for up to `wait` seconds (a store closed under a running job is not safe)."""
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
+        for thread in self._threads:
+            thread.join(wait)
 
     # --- the workers -----------------------------------------------------------------
 

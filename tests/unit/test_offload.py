@@ -30,7 +30,7 @@ BOB = Peer(pid=2, uid=1001, gid=1001)  # no administrator
 def runner() -> Iterator[StoreRunner]:
     runner = StoreRunner(workers=2, deadline=0.5)
     yield runner
-    runner.stop()
+    runner.stop(wait=10)  # before the store closes: no job may still be using it
 
 
 def run(coroutine: Any) -> Any:
@@ -147,10 +147,12 @@ class SlowStore:
 
 
 @pytest.fixture
-def slow(service: Service) -> SlowStore:
+def slow(service: Service) -> Iterator[SlowStore]:
     slow = SlowStore(service.context.store)
     service.context.store = slow  # type: ignore[assignment]
-    return slow
+    yield slow
+    slow.stalled.clear()
+    slow.released.set()  # a worker still stalled goes on, and ends
 
 
 def ask(server: Server, peer: Peer, *lines: bytes) -> list[p.Response]:
