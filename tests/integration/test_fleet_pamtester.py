@@ -120,3 +120,47 @@ def test_logins_follow_fail_while_the_store_is_out_and_resume_when_it_is_back(
     finally:
         if daemon.alive():
             daemon.stop()
+
+
+def test_enrolled_on_one_host_a_person_logs_in_through_the_others_hook_once_per_code(
+    postgres_server: Cluster,
+    shared_dir: Path,
+    policy_path: Path,
+    person: TestUser,
+    syslog: Syslog,
+) -> None:
+    """Two hosts' twofad on one store: set up on the first, a login through the second's
+    PAM stack gets in, and the same code through the first's is refused."""
+    database = postgres_server.new_database()
+    key = shared_dir / "fleet.key"
+    hosts = []
+    for name in ("a", "b"):
+        (shared_dir / name).mkdir()
+        hosts.append(
+            Daemon(
+                shared_dir / name,
+                "--policy",
+                str(policy_path),
+                "--store",
+                database.uri,
+                "--key-file",
+                str(key),
+            ).start()
+        )
+    first, second = hosts
+    try:
+        codes, _ = enroll(first, person.name)
+        code = codes.next()
+        with hook_service(second, "secure") as on_second, hook_service(first, "secure") as on_first:
+            admitted = login(syslog, on_second, person.name, [code])
+            assert admitted.ok, admitted
+            replayed = login(syslog, on_first, person.name, [code])
+            assert not replayed.ok, replayed
+            assert replayed.prompts_stripped == ["Verification code:"]
+        assert f"event=verify user={person.name} result=accepted" in second.log_text()
+        assert f"event=verify user={person.name} result=replayed" in first.log_text()
+        assert first.request("status", user=person.name)["last_success"]
+    finally:
+        for daemon in hosts:
+            if daemon.alive():
+                daemon.stop()
