@@ -7,7 +7,7 @@ Side by side in one run, 64 client connections in all, each with one verify in f
 - 1, 2 and 4 twofad processes on one PostgreSQL database (``--store CONNINFO``), each
   with its own socket and state directory and all with one key file, as a fleet's
   hosts have; the 64 connections are split evenly across them;
-- PostgreSQL's own floor: ``SELECT 1`` from one connection through psycopg (the driver
+- PostgreSQL's own floor (bench/pg_floor.py): ``SELECT 1`` through psycopg (the driver
   the daemon uses), a verify's own statements through twofad's store code with no
   daemon, and pgbench (C libpq) running the same statements from as many connections
   as four daemons hold.
@@ -35,14 +35,10 @@ import argparse
 import math
 import os
 import random
-import resource
 import secrets
 import selectors
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
@@ -52,9 +48,10 @@ from typing import Any, cast
 
 import common as c
 from common import Codes
+from pg_floor import pgbench_floor, postgres_cpu, python_floor
 
 from support.daemon import Daemon
-from support.postgres import Cluster, Database, bindir, living_children
+from support.postgres import Cluster
 
 CLIENTS = 64
 FLEETS = (1, 2, 4)
@@ -63,7 +60,7 @@ FLOOR_USERS = CLIENTS  # rows of their own for the floor's writes: fl-0 .. fl-63
 TARGET_P50_RATIO = 2.0
 TARGET_RATE = 5_000.0
 SQLITE = "sqlite"
-VERIFY_PARTS = ("event_loops", "workers", "daemons", "postgres", "client")
+VERIFY_PARTS = ("event_loops", "workers", "daemons", "daemons_kernel", "postgres", "client")
 CPU_PARTS = (*VERIFY_PARTS, "others", "machine")
 
 
@@ -237,6 +234,20 @@ def thread_cpu_seconds(pid: int) -> float:
     return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def kernel_and_switches(pid: int) -> tuple[float, int]:
+    """System CPU seconds and context switches (voluntary and not) of all of a
+    process's threads so far: a thread waiting on a socket, a condition or the GIL
+    sleeps and is woken, in the kernel."""
+    system, switches = 0.0, 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with suppress(OSError):  # a thread gone meanwhile
+            with open(f"/proc/{pid}/task/{task}/stat") as handle:
+                system += int(handle.read().rsplit(")", 1)[1].split()[12])
+            with open(f"/proc/{pid}/task/{task}/status") as handle:
+                switches += sum(int(line.split()[1]) for line in handle if "ctxt_switches:" in line)
+    return system / os.sysconf("SC_CLK_TCK"), switches
+
+
 class CpuMeter:
     """CPU seconds used meanwhile by the daemons (and their event-loop threads), the
     PostgreSQL server (the postmaster and every process it forked: backends, writers),
@@ -257,6 +268,7 @@ class CpuMeter:
         return {
             "daemons": [c.cpu_seconds(pid) for pid in self.daemon_pids],
             "loops": [thread_cpu_seconds(pid) for pid in self.daemon_pids],
+            "kernel": [kernel_and_switches(pid) for pid in self.daemon_pids],
             "postgres": postgres_cpu(self.cluster),
             "client": time.process_time(),
             "machine": self._machine(),
@@ -270,8 +282,11 @@ class CpuMeter:
         daemons = [(b - a) / wall for a, b in zip(before["daemons"], after["daemons"], strict=True)]
         loops = sum(after["loops"]) - sum(before["loops"])
         pg = after["postgres"] - before["postgres"]
+        kernel = sum(b[0] - a[0] for a, b in zip(before["kernel"], after["kernel"], strict=True))
+        switches = sum(b[1] - a[1] for a, b in zip(before["kernel"], after["kernel"], strict=True))
         parts = {
             "daemons": sum(daemons),
+            "daemons_kernel": kernel / wall,
             "event_loops": loops / wall,
             "workers": sum(daemons) - loops / wall,
             "postgres": pg / wall,
@@ -282,7 +297,7 @@ class CpuMeter:
             0.0, parts["machine"] - parts["daemons"] - parts["postgres"] - parts["client"]
         )
         rounded = {key: round(value, 1) for key, value in parts.items()}
-        return {**rounded, "per_daemon": [round(d, 1) for d in daemons]}
+        return {**rounded, "per_daemon": [round(d, 1) for d in daemons], "switches": switches}
 
 
 @dataclass
@@ -337,7 +352,8 @@ def measure(
         "latencies": outcome["latencies"],
         "cpu_percent": cpu,
         "cpu_us_per_verify": {
-            key: round(cpu[key] * 1e4 * elapsed / done, 1) for key in VERIFY_PARTS
+            **{key: round(cpu[key] * 1e4 * elapsed / done, 1) for key in VERIFY_PARTS},
+            "daemon_switches": round(cpu["switches"] / done, 1),
         },
     }
 
@@ -349,234 +365,6 @@ def warm_up(target: Target, codes: Codes, rng: random.Random) -> None:
     outcome = closed_loop(target.sockets, plan.messages, CLIENTS, 1.0)
     target.accounts.sent(plan, len(outcome["latencies"]))
     target.rate = len(outcome["latencies"]) / outcome["elapsed"]
-
-
-# --------------------------------------------------------------------------- the floor
-
-
-def postgres_cpu(cluster: Cluster) -> float:
-    """CPU seconds so far of the server and every process it forked (backends, writers),
-    also those that have exited: the postmaster reaped them, so theirs is in its own
-    children's time."""
-    assert cluster.proc is not None
-    ticks = os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{cluster.proc.pid}/stat") as handle:
-        fields_ = handle.read().rsplit(")", 1)[1].split()
-    used = sum(int(v) for v in fields_[11:15]) / ticks  # utime stime cutime cstime
-    for pid in living_children(cluster.proc.pid):
-        with suppress(OSError):  # gone meanwhile: then in the postmaster's next reading
-            used += c.cpu_seconds(pid)
-    return used
-
-
-class Cost:
-    """CPU of the PostgreSQL server and of the client side (this process and the
-    children it waited for, such as pgbench) over a block, and its wall time."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.postgres = self.client = self.wall = 0.0
-
-    @staticmethod
-    def _client() -> float:
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return time.process_time() + children.ru_utime + children.ru_stime
-
-    def __enter__(self) -> Cost:
-        self._pg, self._mine, self._at = (
-            postgres_cpu(self.cluster),
-            self._client(),
-            time.perf_counter(),
-        )
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.wall = time.perf_counter() - self._at
-        self.client = self._client() - self._mine
-        self.postgres = postgres_cpu(self.cluster) - self._pg
-
-    def row(
-        self, what: str, latencies: Sequence[float], how: str, count: int = 0
-    ) -> dict[str, Any]:
-        """A floor figure: rate over the wall time, latencies, CPU µs per call."""
-        count = count or len(latencies)
-        return {
-            "what": what,
-            "count": count,
-            "per_second": round(count / self.wall, 1),
-            "p50_ms": c.ms(c.percentile(latencies, 50)),
-            "p99_ms": c.ms(c.percentile(latencies, 99)),
-            "postgres_us": round(1e6 * self.postgres / count, 1),
-            "client_us": round(1e6 * self.client / count, 1),
-            "how": how,
-        }
-
-
-def timed(calls: int, once: Any, into: list[float] | None = None) -> list[float]:
-    perf = time.perf_counter
-    latencies = [] if into is None else into
-    for _ in range(calls):
-        began = perf()
-        once()
-        latencies.append(perf() - began)
-    return latencies
-
-
-def store_verify(store: Any, name: str) -> None:
-    """A verify's statements through the store, no daemon: the transaction's bounds,
-    the row read, one conditional write, the commit (as an accepted or a wrong code)."""
-    with store.transaction():
-        row = store.get_user(name)
-        store.record_failure(row, row.lock, time.time())
-
-
-def python_floor(cluster: Cluster, database: Database, sqlite_db: Path, calls: int) -> list[Any]:
-    """The round trip through psycopg from one connection, and a verify's statements
-    through each store alone (no daemon, no socket): from one thread, and from 4
-    threads of one process on 4 connections, as a daemon's store workers run them."""
-    import psycopg
-
-    from twofad.store import Store
-    from twofad.store.postgres import PostgresStore
-
-    rows: list[dict[str, Any]] = []
-    with psycopg.connect(database.conninfo, autocommit=True, prepare_threshold=None) as conn:
-        timed(200, lambda: conn.execute("SELECT 1"))
-        with Cost(cluster) as cost:
-            latencies = timed(calls, lambda: conn.execute("SELECT 1").fetchone())
-        how = "one connection, 127.0.0.1 (TCP, SCRAM), as the daemon connects"
-        rows.append(cost.row("SELECT 1, psycopg", latencies, how))
-    stores = [PostgresStore(database.conninfo) for _ in range(4)]
-    try:
-        timed(100, lambda: store_verify(stores[0], "fl-0"))
-        with Cost(cluster) as cost:
-            latencies = timed(calls, lambda: store_verify(stores[0], "fl-0"))
-        how = "BEGIN+bounds, SELECT row, UPDATE, COMMIT: 4 round trips, one connection"
-        rows.append(cost.row("verify's SQL, PostgresStore", latencies, how))
-        together: list[float] = []
-        threads = [
-            threading.Thread(target=timed, args=(calls // 4, _verifier(store, f"fl-{i}"), together))
-            for i, store in enumerate(stores)
-        ]
-        with Cost(cluster) as cost:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        how = "the same from 4 threads of one process, a connection each"
-        rows.append(cost.row("verify's SQL, PostgresStore × 4 threads", together, how))
-    finally:
-        for store in stores:
-            store.close()
-    lite = Store(str(sqlite_db))
-    try:
-        timed(100, lambda: store_verify(lite, "fl-0"))
-        with Cost(cluster) as cost:
-            latencies = timed(calls, lambda: store_verify(lite, "fl-0"))
-        how = "the same through SQLite's store, beside its idle daemon"
-        rows.append(cost.row("verify's SQL, SqliteStore", latencies, how))
-    finally:
-        lite.close()
-    return rows
-
-
-def _verifier(store: Any, name: str) -> Any:
-    return lambda: store_verify(store, name)
-
-
-PGBENCH_VERIFY = """\
-\\set n :client_id
-BEGIN ISOLATION LEVEL READ COMMITTED \\; SET LOCAL statement_timeout = 1500 \\; \
-SET LOCAL lock_timeout = 1500 \\; SET LOCAL idle_in_transaction_session_timeout = 2500;
-{select} WHERE name = 'fl-' || :n::text;
-UPDATE users SET last_failure = extract(epoch from now()), version = version + 1 \
-WHERE name = 'fl-' || :n::text;
-COMMIT;
-"""
-# The same statements in 2 round trips (the bounds and the read; the write and the commit).
-PGBENCH_TWO_TRIPS = """\
-\\set n :client_id
-BEGIN ISOLATION LEVEL READ COMMITTED \\; SET LOCAL statement_timeout = 1500 \\; \
-SET LOCAL lock_timeout = 1500 \\; SET LOCAL idle_in_transaction_session_timeout = 2500 \\; \
-{select} WHERE name = 'fl-' || :n::text;
-UPDATE users SET last_failure = extract(epoch from now()), version = version + 1 \
-WHERE name = 'fl-' || :n::text \\; COMMIT;
-"""
-# Prepared statements cannot be compound: the bounds as one set_config statement after
-# BEGIN, so 5 round trips where the store makes 4.
-PGBENCH_PREPARED = """\
-\\set n :client_id
-BEGIN ISOLATION LEVEL READ COMMITTED;
-SELECT set_config('statement_timeout', '1500', true), \
-set_config('lock_timeout', '1500', true), \
-set_config('idle_in_transaction_session_timeout', '2500', true);
-{select} WHERE name = 'fl-' || :n::text;
-UPDATE users SET last_failure = extract(epoch from now()), version = version + 1 \
-WHERE name = 'fl-' || :n::text;
-COMMIT;
-"""
-
-
-def pgbench_floor(
-    cluster: Cluster, database: Database, clients: Sequence[int], seconds: float
-) -> list[dict[str, Any]]:
-    """pgbench (C libpq, no Python) over the same conninfo: SELECT 1, and a verify's
-    statements (each client its own row), from 1 connection and from as many as four
-    daemons hold (4 each): parsed and planned every time, as the store's are (it makes
-    no server-side prepared statements); to compare, the same in 2 round trips instead
-    of 4, and prepared (-M prepared).
-    Per-transaction latencies from pgbench's own log."""
-    from twofad.store.writes import SELECT_USER
-
-    pgbench = bindir() / "pgbench"
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="twofa-bench-pgbench-") as scratch:
-        runs = [
-            ("SELECT 1", "SELECT 1;\n", "simple", clients),
-            ("verify's SQL", PGBENCH_VERIFY.format(select=SELECT_USER), "simple", clients),
-            (
-                "verify's SQL in 2 round trips",
-                PGBENCH_TWO_TRIPS.format(select=SELECT_USER),
-                "simple",
-                clients[-1:],
-            ),
-            (
-                "verify's SQL, prepared",
-                PGBENCH_PREPARED.format(select=SELECT_USER),
-                "prepared",
-                clients[-1:],
-            ),
-        ]
-        for what, text, mode, counts in runs:
-            script = Path(scratch) / f"{len(rows)}.sql"
-            script.write_text(text)
-            for count in counts:
-                prefix = Path(scratch) / f"log{len(rows)}"
-                command = [str(pgbench), "-n", "-M", mode, "-c", str(count)]
-                command += ["-j", str(count)]  # a thread each: per-transaction times exact
-                command += ["-T", str(max(1, round(seconds))), "-f", str(script), "--log"]
-                command += [f"--log-prefix={prefix}", database.conninfo]
-                with Cost(cluster) as cost:
-                    ran = subprocess.run(command, capture_output=True, text=True, cwd=scratch)
-                if ran.returncode != 0:
-                    c.note(f"(pgbench {what} × {count} failed: {ran.stderr.strip()[-300:]})")
-                    continue
-                latencies = []
-                for log in Path(scratch).glob(f"{prefix.name}.*"):
-                    for line in log.read_text().splitlines():
-                        parts = line.split()
-                        if len(parts) >= 3:
-                            latencies.append(int(parts[2]) / 1e6)
-                tps = next(
-                    (float(line.split("=")[1].split()[0]) for line in ran.stdout.splitlines()
-                     if line.startswith("tps")),
-                    float("nan"),
-                )  # fmt: skip
-                how = f"{count} connection{'s' if count > 1 else ''}, C libpq, no Python, -M {mode}"
-                row = cost.row(f"{what}, pgbench × {count}", latencies, how)
-                row["per_second"] = round(tps, 1)  # pgbench's own, without its connecting
-                rows.append(row)
-    return rows
 
 
 # --------------------------------------------------------------------------- the run
@@ -722,7 +510,8 @@ def summary(runs: list[dict[str, Any]], name: str) -> dict[str, Any]:
             for i in range(mine[0]["daemons"])
         ],
         "cpu_us_per_verify": {
-            key: med(lambda r, k=key: r["cpu_us_per_verify"][k]) for key in VERIFY_PARTS
+            key: med(lambda r, k=key: r["cpu_us_per_verify"][k])
+            for key in (*VERIFY_PARTS, "daemon_switches")
         },
     }
 
@@ -762,7 +551,7 @@ def report(
         + "; ".join(
             f"{r['config']} p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms "
             f"({r['per_second']:,.0f}/s, daemon {r['cpu_us_per_verify']['daemons']:.0f} µs CPU "
-            "per verify)"
+            f"and {r['cpu_us_per_verify']['daemon_switches']:g} context switches per verify)"
             for r in single
         )
     )
@@ -786,16 +575,22 @@ def report(
     )
     c.heading("CPU per answered verify, µs (on 2 cores the rate cannot pass 2 s ÷ the sum)")
     c.table(
-        ["store", "daemon loops", "daemon workers", "daemons", "PostgreSQL", "client", "sum",
-         "ceiling /s"],
+        ["store", "daemon loops", "daemon workers", "daemons", "of it in kernel", "PostgreSQL",
+         "client", "sum", "ceiling /s", "daemon switches"],
         [
             [r["config"], *(r["cpu_us_per_verify"][k] for k in VERIFY_PARTS),
              sum(r["cpu_us_per_verify"][k] for k in ("daemons", "postgres", "client")),
              2e6 / max(1.0, sum(r["cpu_us_per_verify"][k]
-                                for k in ("daemons", "postgres", "client")))]
+                                for k in ("daemons", "postgres", "client"))),
+             r["cpu_us_per_verify"]["daemon_switches"]]
             for r in rows
         ],
     )  # fmt: skip
+    c.note(
+        "in kernel: the daemons' system time (sockets, futexes, wake-ups); daemon switches: "
+        "context switches of all the daemons' threads per verify (a thread that waits on "
+        "the database, a condition or the GIL sleeps and is woken)"
+    )
     c.heading("answers")
     kinds = sorted({k for r in rows for k in r["results"]})
     c.table(
@@ -814,7 +609,7 @@ def report(
                 f["per_second"],
                 f["p50_ms"],
                 f["p99_ms"],
-                f["postgres_us"],
+                float("nan") if f["postgres_us"] is None else f["postgres_us"],
                 f["client_us"],
                 f["how"],
             ]
@@ -829,7 +624,12 @@ def report(
         which = (
             "the SQLite daemon" if name == SQLITE else f"one of {max(FLEETS)} PostgreSQL daemons"
         )
-        c.print_profile(f"where {which}' time goes at {CLIENTS} clients (py-spy)", profile)
+        c.print_profile(f"where the time of {which} goes at {CLIENTS} clients (py-spy)", profile)
+    if any(name != SQLITE for name in profiles):
+        c.note(
+            "shares of samples, not of CPU: py-spy counts a store worker in wait_select "
+            "(waiting for PostgreSQL's answer) as busy; the CPU tables above measure the cost"
+        )
     lite, fleet = rows[0], rows[-1]
     one = rows[1]
     p50_ratio = paired_p50_ratio(runs, one["config"], SQLITE)
