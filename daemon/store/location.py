@@ -49,7 +49,8 @@ def sqlite_path(location: str) -> str:
 def open_store(location: str, pool_size: int = POOL_SIZE) -> Opened:
     """Open the store at `location`; a StoreError says what is wrong with it."""
     if is_postgres(location):
-        from .postgres import PostgresPool, checked_conninfo
+        from .pg_link import checked_conninfo
+        from .pg_pool import PostgresPool
         from .threadbound import ThreadBound
 
         shown = checked_conninfo(location)  # refuses a password, says why

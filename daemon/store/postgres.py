@@ -43,258 +43,36 @@ Why it is built the way it is:
   (``PGPASSFILE``, ``passfile=``, ``~/.pgpass``), a service file, or is replaced by
   certificates.  No message ever holds the conninfo.
 
-`PostgresPool` hands out up to N such stores to a daemon's threads: made when first
-needed, kept for the next caller, a broken one dropped; waiting for a free one is
-bounded too (StoreUnavailable past `wait`), never a login left hanging behind others.
-
-psycopg 3 is imported here only, and only when a PostgreSQL store is made, so the
-SQLite default needs nothing more than the standard library.
+The schema and its migrations are in pg_schema, the connection's bounds and the
+meaning of its errors in pg_link, and `PostgresPool` (up to N such stores for a
+daemon's worker threads) in pg_pool.  psycopg 3 is imported only when a PostgreSQL
+store is made, so the SQLite default needs nothing more than the standard library.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .interface import Conflict, RecoveryRow, StoreError, StoreUnavailable, UserRow
+from .pg_link import (
+    CONNECT_DEFAULTS,
+    WATCHDOG,
+    Guard,
+    checked_conninfo,
+    first_line,
+    ms,
+    overdue,
+    psycopg_module,
+    refused_for_good,
+    translated,
+)
+from .pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
 from .writes import SELECT_USER, NamedWrites
 
 if TYPE_CHECKING:
     import psycopg
-
-SCHEMA_VERSION = 2
-
-# Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
-# The columns mean what SQLite's do (sqlite.MIGRATIONS); "user" is quoted, a reserved word.
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE schema_version (
-        version    integer PRIMARY KEY,
-        applied_at timestamptz NOT NULL DEFAULT now()
-    );
-    CREATE TABLE users (
-        name               text PRIMARY KEY,
-        version            bigint NOT NULL DEFAULT 0,
-        created_at         double precision NOT NULL,
-        secret             bytea,
-        algorithm          text,
-        digits             integer,
-        period             integer,
-        enrolled_at        double precision,
-        pending_secret     bytea,
-        pending_algorithm  text,
-        pending_digits     integer,
-        pending_period     integer,
-        pending_since      double precision,
-        last_step          bigint,
-        drift              integer NOT NULL DEFAULT 0,
-        failures           integer NOT NULL DEFAULT 0,
-        locked_until       double precision,
-        hard_locked        integer NOT NULL DEFAULT 0,
-        last_success       double precision,
-        last_failure       double precision,
-        totp_window        integer,
-        strikes            integer NOT NULL DEFAULT 0,
-        recent_failures    text
-    );
-    CREATE TABLE recovery_codes (
-        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        "user"     text NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-        digest     bytea NOT NULL,
-        created_at double precision NOT NULL,
-        used_at    double precision,
-        UNIQUE ("user", digest)
-    );
-    CREATE TABLE meta (
-        key   text PRIMARY KEY,
-        value bytea NOT NULL
-    );
-    """,
-    # Which host a code was last accepted on (SQLite's migration 5).
-    2: """
-    ALTER TABLE users ADD COLUMN last_host text;
-    """,
-}
-
-# The advisory lock the migrations take: "twofad" and 1, one key for every twofad.
-MIGRATION_LOCK = 0x7477_6F66_6164_0001
-
-# What a conninfo does not say itself: bounded connects and a dead peer noticed.  The
-# store always writes, so among several hosts only a primary will do.
-CONNECT_DEFAULTS = {
-    "keepalives": "1",
-    "keepalives_idle": "5",
-    "keepalives_interval": "2",
-    "keepalives_count": "2",
-    "target_session_attrs": "read-write",
-    "application_name": "twofad",
-}
-
-
-def _psycopg() -> ModuleType:
-    try:
-        import psycopg
-    except ImportError:
-        raise StoreError(
-            "a PostgreSQL store needs psycopg 3: apt install python3-psycopg, "
-            "or pip install 'pam-twofa[postgresql]'"
-        ) from None
-    return psycopg
-
-
-def checked_conninfo(conninfo: str) -> dict[str, str]:
-    """The conninfo's parameters; a StoreError if it is not one, or carries a password.
-
-    The message never repeats the conninfo, nor the parser's words about it (they can
-    quote a piece of it), and the parser's exception is not chained.
-    """
-    psycopg = _psycopg()
-    try:
-        params: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.Error:
-        raise StoreError(
-            "the PostgreSQL store is neither a postgresql:// URI nor key=value "
-            "connection parameters"
-        ) from None
-    if params.get("password"):
-        raise StoreError(
-            "the PostgreSQL connection string carries a password: it would show in "
-            "command lines, unit files and logs; put it in a libpq password file "
-            "(PGPASSFILE or passfile=, mode 0600) or a service file instead"
-        )
-    timeout = str(params.get("connect_timeout", "0")).strip()
-    if not timeout.lstrip("-").isdigit():
-        raise StoreError("connect_timeout in the PostgreSQL connection string is whole seconds")
-    return {key: str(value) for key, value in params.items()}
-
-
-def _first_line(exc: BaseException) -> str:
-    """libpq's own words (host, port, user, what failed), never a password: none is given."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-# What the server (or libpq) says when it will go on refusing this daemon, however long
-# one waits: a wrong password or role, a database that does not exist, a host not in
-# pg_hba.conf, a parameter a pooler refuses, a TLS certificate that does not verify.
-# Answered `unavailable`, these would let everyone in under the hook's fail=open (and a
-# certificate failure is what a man in the middle causes), so they are `internal`: the
-# hook refuses, whatever fail= says.  Being down, starting, shutting down, in recovery
-# or out of connection slots are outages, and stay `unavailable`.
-_REFUSED_FOR_GOOD = (
-    "password authentication failed",
-    "no password supplied",
-    "authentication failed",
-    "does not exist",
-    "no pg_hba.conf entry",
-    "permission denied",
-    "unsupported startup parameter",
-    "certificate",
-    "ssl",
-    "server does not support",
-)
-
-
-def refused_for_good(exc: BaseException) -> bool:
-    """Whether a failed connection is a refusal that waiting will not end."""
-    text = str(exc).lower()
-    return any(phrase in text for phrase in _REFUSED_FOR_GOOD)
-
-
-def translated(exc: Exception) -> Exception:
-    """A psycopg error as the store's own: unavailable, a lost race, or refused.
-
-    By SQLSTATE, not by class: psycopg's class tree differs between versions (3.1's
-    DeadlockDetected is no TransactionRollback).
-    """
-    psycopg = _psycopg()
-    sqlstate = getattr(exc, "sqlstate", None) or ""
-    if sqlstate.startswith("40"):  # serialization failure, deadlock: the server undid it
-        return Conflict(f"lost to a concurrent transaction ({sqlstate})")
-    if sqlstate == "57014":
-        return StoreUnavailable("the database did not answer within the statement timeout")
-    if sqlstate == "55P03":
-        return StoreUnavailable("a row stayed locked by another connection past the lock timeout")
-    if sqlstate == "25006":
-        return StoreUnavailable("the database is read-only now (a standby, or failing over)")
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return StoreUnavailable(f"the database cannot answer now: {_first_line(exc)}")
-    return StoreError(
-        f"the database refused a statement ({sqlstate or 'no SQLSTATE'} {type(exc).__name__})"
-    )
-
-
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
-
-
-def _overdue(seconds: float) -> StoreUnavailable:
-    return StoreUnavailable(f"the database did not answer within {seconds:g} s")
-
-
-class _Guard:
-    """One armed deadline: a duplicate of the connection's socket, to shut down."""
-
-    __slots__ = ("deadline", "fired", "sock")
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock = sock
-        self.deadline = deadline
-        self.fired = False
-
-
-class _Watchdog:
-    """One thread for every store: cuts the socket of a transaction past its bound.
-
-    The socket is shut down, not closed, through a descriptor of its own (libpq may
-    close its descriptor meanwhile, and the number be reused): the connection's next
-    read returns at once, psycopg raises, and the store drops the connection.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._armed: set[_Guard] = set()
-        self._wake_at: float | None = None
-        self._thread: threading.Thread | None = None
-
-    def arm(self, fd: int, seconds: float) -> _Guard:
-        guard = _Guard(socket.socket(fileno=os.dup(fd)), time.monotonic() + seconds)
-        with self._cond:
-            self._armed.add(guard)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="twofad-store-watchdog", daemon=True
-                )
-                self._thread.start()
-            if self._wake_at is None or guard.deadline < self._wake_at:
-                self._cond.notify()
-        return guard
-
-    def disarm(self, guard: _Guard) -> None:
-        with self._cond:
-            self._armed.discard(guard)
-        guard.sock.close()
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for guard in [g for g in self._armed if g.deadline <= now]:
-                    self._armed.discard(guard)
-                    guard.fired = True
-                    with suppress(OSError):  # already gone
-                        guard.sock.shutdown(socket.SHUT_RDWR)
-                self._wake_at = min((g.deadline for g in self._armed), default=None)
-                self._cond.wait(None if self._wake_at is None else self._wake_at - now)
-
-
-_WATCHDOG = _Watchdog()
 
 
 class PostgresStore(NamedWrites):
@@ -317,13 +95,13 @@ class PostgresStore(NamedWrites):
         migration_timeout: float = 60.0,
         connect_now: bool = True,
     ) -> None:
-        self._psycopg = _psycopg()
+        self._psycopg = psycopg_module()
         given = checked_conninfo(conninfo)
         defaults = {
             **CONNECT_DEFAULTS,
             # libpq counts whole seconds, and takes fewer than 2 as 2
             "connect_timeout": str(max(2, round(connect_timeout))),
-            "tcp_user_timeout": str(_ms(transaction_timeout)),
+            "tcp_user_timeout": str(ms(transaction_timeout)),
         }
         missing = {key: value for key, value in defaults.items() if key not in given}
         self._conninfo = self._psycopg.conninfo.make_conninfo(conninfo, **missing)
@@ -346,9 +124,9 @@ class PostgresStore(NamedWrites):
         """
         return (
             "BEGIN ISOLATION LEVEL READ COMMITTED; "
-            f"SET LOCAL statement_timeout = {_ms(statement)}; "
-            f"SET LOCAL lock_timeout = {_ms(lock)}; "
-            f"SET LOCAL idle_in_transaction_session_timeout = {_ms(idle)}"
+            f"SET LOCAL statement_timeout = {ms(statement)}; "
+            f"SET LOCAL lock_timeout = {ms(lock)}; "
+            f"SET LOCAL idle_in_transaction_session_timeout = {ms(idle)}"
         )
 
     @property
@@ -379,10 +157,10 @@ class PostgresStore(NamedWrites):
         except self._psycopg.Error as exc:
             if refused_for_good(exc):
                 raise StoreError(
-                    f"the database refuses twofad: {_first_line(exc)} (a configuration "
+                    f"the database refuses twofad: {first_line(exc)} (a configuration "
                     "error, not an outage: every login is refused until it is fixed)"
                 ) from None
-            raise StoreUnavailable(f"cannot connect to the database: {_first_line(exc)}") from None
+            raise StoreUnavailable(f"cannot connect to the database: {first_line(exc)}") from None
         self._conn = conn
         try:
             self._migrate(conn)
@@ -392,18 +170,18 @@ class PostgresStore(NamedWrites):
         return conn
 
     @contextmanager
-    def _bounded(self, conn: psycopg.Connection[Any], seconds: float) -> Iterator[_Guard]:
+    def _bounded(self, conn: psycopg.Connection[Any], seconds: float) -> Iterator[Guard]:
         """The watchdog armed over a block; past `seconds` its message says so."""
-        guard = _WATCHDOG.arm(conn.fileno(), seconds)
+        guard = WATCHDOG.arm(conn.fileno(), seconds)
         try:
             yield guard
         except StoreUnavailable:
             self._drop()
             if guard.fired:
-                raise _overdue(seconds) from None
+                raise overdue(seconds) from None
             raise
         finally:
-            _WATCHDOG.disarm(guard)
+            WATCHDOG.disarm(guard)
             if guard.fired:
                 self._drop()
 
@@ -485,30 +263,30 @@ class PostgresStore(NamedWrites):
         except StoreUnavailable:
             self._drop()
             if guard.fired:
-                raise _overdue(self._transaction_timeout) from None
+                raise overdue(self._transaction_timeout) from None
             raise
         finally:
-            _WATCHDOG.disarm(guard)
+            WATCHDOG.disarm(guard)
             if guard.fired:
                 self._drop()
 
-    def _open(self) -> tuple[psycopg.Connection[Any], _Guard]:
+    def _open(self) -> tuple[psycopg.Connection[Any], Guard]:
         """A transaction begun, its deadline armed; once more on a fresh connection if
         the one kept died while idle (a restarted server, a failover), so that the
         first login after it is not refused for nothing."""
         for attempt in (1, 2):
             conn = self._connection()
-            guard = _WATCHDOG.arm(conn.fileno(), self._transaction_timeout)
+            guard = WATCHDOG.arm(conn.fileno(), self._transaction_timeout)
             try:
                 conn.execute(self._begin)
             except self._psycopg.Error as exc:
-                _WATCHDOG.disarm(guard)
+                WATCHDOG.disarm(guard)
                 retry = attempt == 1 and conn.closed and not guard.fired
                 self._drop()
                 if retry:
                     continue
                 if guard.fired:
-                    raise _overdue(self._transaction_timeout) from None
+                    raise overdue(self._transaction_timeout) from None
                 raise translated(exc) from exc
             return conn, guard
         raise AssertionError("unreachable")
@@ -613,76 +391,10 @@ class PostgresStore(NamedWrites):
             )
 
 
-class PostgresPool:
-    """Up to `size` PostgresStore connections to `conninfo`; options go to each store."""
-
-    def __init__(self, conninfo: str, size: int = 4, *, wait: float = 2.0, **options: Any) -> None:
-        if size < 1:
-            raise ValueError("a pool holds at least one connection")
-        checked_conninfo(conninfo)  # a password is refused now, not at the first login
-        self._conninfo = conninfo
-        self._options = options
-        self.size = size
-        self._wait = wait
-        self._idle: list[PostgresStore] = []
-        self._made = 0  # connections handed out or idle
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def __repr__(self) -> str:
-        return f"<PostgresPool {self._made}/{self.size}>"
-
-    @contextmanager
-    def connection(self) -> Iterator[PostgresStore]:
-        """A connection for this caller alone until the block ends."""
-        store = self._acquire()
-        try:
-            yield store
-        finally:
-            self._release(store)
-
-    def close(self) -> None:
-        """Close the idle connections now, the others as they come back."""
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._made -= len(idle)
-            self._cond.notify_all()
-        for store in idle:
-            store.close()
-
-    def _acquire(self) -> PostgresStore:
-        deadline = time.monotonic() + self._wait
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise StoreError("the pool of database connections is closed")
-                if self._idle:
-                    return self._idle.pop()
-                if self._made < self.size:
-                    self._made += 1
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise StoreUnavailable(
-                        f"all {self.size} database connections stayed busy for {self._wait:g} s"
-                    )
-                self._cond.wait(left)
-        try:  # connecting happens outside the lock: the others need not wait on it
-            return PostgresStore(self._conninfo, **self._options)
-        except BaseException:
-            with self._cond:
-                self._made -= 1
-                self._cond.notify()
-            raise
-
-    def _release(self, store: PostgresStore) -> None:
-        with self._cond:
-            keep = store.connected and not self._closed
-            if keep:
-                self._idle.append(store)
-            else:
-                self._made -= 1
-            self._cond.notify()
-        if not keep:
-            store.close()
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "PostgresStore",
+    "checked_conninfo",
+    "refused_for_good",
+]

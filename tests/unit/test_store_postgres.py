@@ -22,7 +22,8 @@ from support.postgres import Cluster, Database
 from support.stores import add_user
 from twofad.lockout import LockState
 from twofad.store import Conflict, StoreError, StoreUnavailable
-from twofad.store.postgres import SCHEMA_VERSION, PostgresPool, PostgresStore
+from twofad.store.pg_pool import PostgresPool
+from twofad.store.postgres import SCHEMA_VERSION, PostgresStore
 
 # How long a failing call may take at most: its bound (connect 2 s, or the transaction's
 # 2.5 s) and room for a loaded machine.  A hang would be far past it.
