@@ -217,3 +217,32 @@ def test_an_unknown_name_is_prompted_and_named_as_typed(server: Server) -> None:
     assert (checked["user"], checked["action"]) == ("NoSuchUser", p.PROMPT)
     verified = ok(server, ROOT, "verify", user="NoSuchUser", code="123456")
     assert (verified["user"], verified["result"]) == ("NoSuchUser", p.REJECTED)
+
+
+# --- the lookups, kept a few seconds --------------------------------------------------
+
+
+def test_a_names_account_is_looked_up_once_in_a_while_and_the_names_kept_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from twofad import directory as module
+
+    asked: list[str] = []
+    real = pwd.getpwnam
+
+    def counting(name: str) -> pwd.struct_passwd:
+        asked.append(name)
+        return real(name)
+
+    now = [100.0]
+    monkeypatch.setattr(module.pwd, "getpwnam", counting)
+    recent = module._RecentAccounts(clock=lambda: now[0])
+    for _ in range(50):
+        assert recent.lookup("root") is not None and recent.lookup("no-such-user-x") is None
+    assert asked == ["root", "no-such-user-x"]  # a burst: one lookup a name
+    now[0] += module.NAME_TTL + 0.1
+    recent.lookup("root")
+    assert asked[-1] == "root"  # then asked again: a change shows within NAME_TTL
+    for i in range(module.NAMES_KEPT + 100):
+        recent.lookup(f"invented{i}")
+    assert len(recent._kept) == module.NAMES_KEPT
