@@ -128,7 +128,7 @@ test-deb: deps deb
 
 # Benchmarks, side by side with google-authenticator-libpam (not part of `make test`).
 # Each prints its tables and, last, one JSON line (kept in bench/results/NAME.json).
-BENCHMARKS := pam_login ssh_login verify_throughput storm scale race bruteforce local_flood fleet
+BENCHMARKS := pam_login ssh_login verify_throughput storm scale race bruteforce local_flood fleet failover
 
 bench: deps
 	bash bench/setup.sh
