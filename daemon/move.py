@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import KeyFileError, Keys
-from .store import Backend, Conflict, SealedSecret, UserRow
+from .store import Backend, Brought, Conflict, SealedSecret, UserRow
 
 MOVED = "moved"
 ALREADY_THERE = "already there"
@@ -74,15 +74,8 @@ def _write(target: Backend, keys: Keys, row: UserRow, digests: list[bytes], now:
         return ALREADY_THERE if _same_key(keys, row, there) else LEFT_ALONE
     if row.secret is not None:
         sealed = SealedSecret(keys.seal(row.name, keys.unseal(row.name, row.secret)), row.params)
-        target.take_over(
-            row.name,
-            None,
-            sealed,
-            now,
-            last_step=row.last_step,
-            window=row.totp_window,
-            recovery_digests=digests,
-        )
+        brought = Brought(sealed, row.last_step, row.totp_window, digests)
+        target.take_over(row.name, None, brought, now)
         if row.pending_secret is not None:  # a new key being set up goes along too
             pending = keys.seal(row.name, keys.unseal(row.name, row.pending_secret))
             moved = target.get_user(row.name)

@@ -16,7 +16,7 @@ from pam_twofa import protocol as p
 from pam_twofa import vocabulary as v
 
 from .. import recovery, totp
-from ..store import SealedSecret, UserRow
+from ..store import Brought, SealedSecret, UserRow
 from .context import Context, ServiceError
 from .proof import with_proof
 
@@ -147,9 +147,7 @@ def import_secret(
                 f"{user} is already enrolled with another key; use --replace to overwrite",
             )
         used = _last_used_step(row, used_step, params)
-        ctx.store.take_over(
-            user, row, sealed, now, last_step=used, window=window, recovery_digests=digests
-        )
+        ctx.store.take_over(user, row, Brought(sealed, used, window, digests), now)
         return {"user": user, "state": v.ACTIVE, "recovery_codes": len(digests)}
 
     return ctx.atomic(take_over)

@@ -69,7 +69,7 @@ from .pg_link import (
     translated,
 )
 from .pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
-from .writes import SELECT_USER, NamedWrites
+from .writes import SELECT_USER, NamedWrites, conditional_update
 
 if TYPE_CHECKING:
     import psycopg
@@ -369,13 +369,8 @@ class PostgresStore(NamedWrites):
     def _update(
         self, row: UserRow, changes: dict[str, Any], *, also: str = "", only_if: str = ""
     ) -> None:
-        assignments = also + "".join(f"{column} = %s, " for column in changes)
-        condition = f" AND {only_if}" if only_if else ""
-        cursor = self._execute(
-            f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608
-            f"WHERE name = %s AND version = %s{condition}",
-            (*changes.values(), row.name, row.version),
-        )
+        statement = conditional_update(changes, also, only_if, "%s")
+        cursor = self._execute(statement, (*changes.values(), row.name, row.version))
         if cursor.rowcount != 1:
             raise Conflict(f"user {row.name!r} changed concurrently")
 

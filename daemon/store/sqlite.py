@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .interface import Conflict, RecoveryRow, StoreError, UserRow
-from .writes import SELECT_USER, NamedWrites
+from .writes import SELECT_USER, NamedWrites, conditional_update
 
 SCHEMA_VERSION = 5
 
@@ -199,13 +199,8 @@ class SqliteStore(NamedWrites):
     def _update(
         self, row: UserRow, changes: dict[str, Any], *, also: str = "", only_if: str = ""
     ) -> None:
-        assignments = also + "".join(f"{column} = ?, " for column in changes)
-        condition = f" AND {only_if}" if only_if else ""
-        cursor = self._db.execute(
-            f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608
-            f"WHERE name = ? AND version = ?{condition}",
-            (*changes.values(), row.name, row.version),
-        )
+        statement = conditional_update(changes, also, only_if, "?")
+        cursor = self._db.execute(statement, (*changes.values(), row.name, row.version))
         if cursor.rowcount != 1:
             raise Conflict(f"user {row.name!r} changed concurrently")
 

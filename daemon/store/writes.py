@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, Protocol
 
 from .. import lockout
-from .interface import SealedSecret, UserRow
+from .rows import Brought, SealedSecret, UserRow
 
 USER_COLUMNS = tuple(f.name for f in fields(UserRow))
 SELECT_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM users"  # noqa: S608 (constant columns)
@@ -60,12 +60,23 @@ def pending(secret: SealedSecret, now: float) -> dict[str, Any]:
     }
 
 
-class NamedWrites:
+def conditional_update(changes: dict[str, Any], also: str, only_if: str, mark: str) -> str:
+    """The UPDATE of `changes` that applies only to the row as it was read (its name and
+    version are the last two parameters); `mark` is the driver's placeholder."""
+    assignments = also + "".join(f"{column} = {mark}, " for column in changes)
+    condition = f" AND {only_if}" if only_if else ""
+    return (
+        f"UPDATE users SET {assignments}version = version + 1 "  # noqa: S608 (own columns)
+        f"WHERE name = {mark} AND version = {mark}{condition}"
+    )
+
+
+class NamedWrites(Protocol):
     """The interface's named writes, in terms of a backend's three conditional statements."""
 
     def _insert(self, name: str, now: float, values: dict[str, Any]) -> None:
         """A new account row; a Conflict if one exists (made meanwhile)."""
-        raise NotImplementedError
+        ...
 
     def _update(
         self, row: UserRow, changes: dict[str, Any], *, also: str = "", only_if: str = ""
@@ -78,15 +89,19 @@ class NamedWrites:
         `also` and `only_if` are this package's own SQL: more assignments (which see
         the row as it was), and a further condition.
         """
-        raise NotImplementedError
+        ...
 
     def _replace_codes(self, user: str, digests: Sequence[bytes], now: float) -> None:
         """The user's recovery codes, all replaced (the user's row claimed before)."""
-        raise NotImplementedError
+        ...
 
     def begin_pending(
         self, name: str, row: UserRow | None, secret: SealedSecret, now: float
     ) -> None:
+        """A new key to confirm, in place of any pending one; an active key stays.
+
+        With `row` None the account must have no row yet (a new one is made).
+        """
         if row is None:
             self._insert(name, now, pending(secret, now))
         else:
@@ -95,6 +110,12 @@ class NamedWrites:
     def activate_pending(
         self, row: UserRow, step: int, now: float, recovery_digests: Sequence[bytes]
     ) -> None:
+        """The pending key becomes the active one, confirmed by a code of time step `step`.
+
+        `step` is spent; the drift, a key's own window and both lock-out counts start
+        afresh, and the recovery codes are replaced by `recovery_digests`.  A Conflict
+        too if `row` has no pending key.
+        """
         changes = {
             **NO_PENDING,
             **CLEAR_LOCK,
@@ -106,34 +127,29 @@ class NamedWrites:
         self._update(row, changes, also=PENDING_TO_ACTIVE, only_if="pending_secret IS NOT NULL")
         self._replace_codes(row.name, recovery_digests, now)
 
-    def take_over(
-        self,
-        name: str,
-        row: UserRow | None,
-        secret: SealedSecret,
-        now: float,
-        *,
-        last_step: int | None,
-        window: int | None,
-        recovery_digests: Sequence[bytes],
-    ) -> None:
+    def take_over(self, name: str, row: UserRow | None, brought: Brought, now: float) -> None:
+        """A key brought from elsewhere, active at once, in place of any key and set-up.
+
+        The lock-out counts start afresh and the recovery codes are replaced by the
+        brought ones.  With `row` None the account must have no row yet.
+        """
         active = {
-            "secret": secret.sealed,
-            "algorithm": secret.params.algorithm,
-            "digits": secret.params.digits,
-            "period": secret.params.period,
+            "secret": brought.secret.sealed,
+            "algorithm": brought.secret.params.algorithm,
+            "digits": brought.secret.params.digits,
+            "period": brought.secret.params.period,
             **NO_PENDING,
             **CLEAR_LOCK,
             "enrolled_at": now,
-            "last_step": last_step,
+            "last_step": brought.last_step,
             "drift": 0,
-            "totp_window": window,
+            "totp_window": brought.window,
         }
         if row is None:
             self._insert(name, now, active)
         else:
             self._update(row, active)
-        self._replace_codes(name, recovery_digests, now)
+        self._replace_codes(name, brought.recovery_digests, now)
 
     def record_success(
         self,
@@ -145,6 +161,11 @@ class NamedWrites:
         drift: int | None = None,
         host: str | None = None,
     ) -> None:
+        """A code accepted: the lock-out state after it, and the time step it spent.
+
+        `step` None (a recovery code) leaves the last step used as it is; `drift`
+        None leaves the drift.  `host` is where it was accepted.
+        """
         changes = {**lock_columns(lock), "last_success": now, "last_host": host}
         if step is not None:
             changes["last_step"] = step
@@ -153,15 +174,19 @@ class NamedWrites:
         self._update(row, changes)
 
     def record_failure(self, row: UserRow, lock: lockout.LockState, now: float) -> None:
+        """A code refused: the lock-out state after it."""
         self._update(row, {**lock_columns(lock), "last_failure": now})
 
     def clear_lock(self, row: UserRow) -> None:
+        """Both lock-out counts and any lock lifted (an administrator's unlock)."""
         self._update(row, CLEAR_LOCK)
 
     def reseal(self, row: UserRow, secret: bytes | None, pending_secret: bytes | None) -> None:
+        """The same keys, sealed again (under the ring's current key); nothing else changes."""
         self._update(row, {"secret": secret, "pending_secret": pending_secret})
 
     def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
+        """The user's recovery codes, all replaced by `digests`."""
         # Claimed first, so two renewals racing (two hosts, one store) cannot
         # interleave their deletes and inserts: the later one starts over.
         self._update(row, {})

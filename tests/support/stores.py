@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import pytest
 
-from twofad.store import MIGRATIONS, SCHEMA_VERSION, Backend, SealedSecret, Store, UserRow
+from twofad.store import MIGRATIONS, SCHEMA_VERSION, Backend, Brought, SealedSecret, Store, UserRow
 from twofad.store import postgres as pg
 from twofad.totp import TotpParams
 
@@ -35,9 +35,7 @@ OLD_DIGEST = b"d" * 32
 def add_user(store: Backend, name: str, digests: Sequence[bytes] = (), now: float = 1.0) -> UserRow:
     """An account with an active key (and these recovery code digests), as read back."""
     with store.transaction():
-        store.take_over(
-            name, None, SEALED, now, last_step=None, window=None, recovery_digests=digests
-        )
+        store.take_over(name, None, Brought(SEALED, None, None, digests), now)
         row = store.get_user(name)
     assert row is not None
     return row

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from twofad import move
 from twofad.keys import Keys
-from twofad.store import SealedSecret, Store
+from twofad.store import Brought, SealedSecret, Store
 from twofad.totp import TotpParams
 
 HOST = Keys.from_master(b"h" * 32)
@@ -23,15 +23,8 @@ def stores(tmp_path: Path) -> tuple[Store, Store]:
 def active(store: Store, keys: Keys, name: str, secret: str = SECRET, step: int = 7) -> None:
     with store.transaction():
         sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA256", 8, 60))
-        store.take_over(
-            name,
-            None,
-            sealed,
-            1.0,
-            last_step=step,
-            window=2,
-            recovery_digests=[keys.recovery_digest(name, "k7pq3xmd9wtr")],
-        )
+        digests = [keys.recovery_digest(name, "k7pq3xmd9wtr")]
+        store.take_over(name, None, Brought(sealed, step, 2, digests), 1.0)
 
 
 def test_an_account_moves_with_its_key_step_tolerance_and_codes(tmp_path: Path) -> None:

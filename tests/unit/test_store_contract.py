@@ -16,7 +16,7 @@ import pytest
 
 from support.stores import BACKENDS, OLD_ALICE, OLD_DIGEST, SEALED, Database, add_user
 from twofad.lockout import Failure, LockState
-from twofad.store import Backend, Conflict, SealedSecret, StoreError, UserRow
+from twofad.store import Backend, Brought, Conflict, SealedSecret, StoreError, UserRow
 from twofad.totp import TotpParams
 
 NEW_KEY = SealedSecret(b"another sealed key", TotpParams("SHA256", 8, 60))
@@ -133,9 +133,7 @@ def test_begin_pending_leaves_an_active_key_working(backend: Backend) -> None:
 
 def test_activate_pending_makes_the_new_key_the_one_in_use(backend: Backend) -> None:
     with backend.transaction():
-        backend.take_over(
-            "alice", None, SEALED, 1.0, last_step=50, window=8, recovery_digests=[b"o" * 32]
-        )
+        backend.take_over("alice", None, Brought(SEALED, 50, 8, [b"o" * 32]), 1.0)
         backend.record_failure(current(backend), FAILED, 1030.0)
         backend.record_success(current(backend), LockState(0, None, False, 9), 1040.0, drift=3)
         backend.begin_pending("alice", current(backend), NEW_KEY, 1050.0)
@@ -157,17 +155,13 @@ def test_activate_pending_needs_a_pending_key(backend: Backend) -> None:
 
 def test_take_over_makes_an_account_active_at_once(backend: Backend) -> None:
     with backend.transaction():
-        backend.take_over(
-            "alice", None, NEW_KEY, 3.0, last_step=42, window=8, recovery_digests=[b"a" * 32]
-        )
+        backend.take_over("alice", None, Brought(NEW_KEY, 42, 8, [b"a" * 32]), 3.0)
     row = read(backend)
     assert row.active and row.secret == NEW_KEY.sealed and row.params == NEW_KEY.params
     assert (row.last_step, row.totp_window, row.enrolled_at, row.created_at) == (42, 8, 3.0, 3.0)
     assert codes(backend) == [(b"a" * 32, None)]
     with pytest.raises(Conflict), backend.transaction():
-        backend.take_over(
-            "alice", None, SEALED, 4.0, last_step=None, window=None, recovery_digests=[]
-        )
+        backend.take_over("alice", None, Brought(SEALED, None, None, []), 4.0)
 
 
 def test_take_over_replaces_key_set_up_counts_and_codes(backend: Backend) -> None:
@@ -177,9 +171,7 @@ def test_take_over_replaces_key_set_up_counts_and_codes(backend: Backend) -> Non
         backend.begin_pending("alice", current(backend), SEALED, 1040.0)
         row = current(backend)
         new_codes = [b"b" * 32]
-        backend.take_over(
-            "alice", row, NEW_KEY, 1050.0, last_step=9, window=None, recovery_digests=new_codes
-        )
+        backend.take_over("alice", row, Brought(NEW_KEY, 9, None, new_codes), 1050.0)
     row = read(backend)
     assert row.secret == NEW_KEY.sealed and row.pending_secret is None
     assert (row.last_step, row.drift, row.enrolled_at) == (9, 0, 1050.0)
@@ -289,9 +281,7 @@ def test_delete_user_takes_the_codes_with_it(backend: Backend) -> None:
 WRITES: dict[str, Callable[[Backend, UserRow], None]] = {
     "begin_pending": lambda s, row: s.begin_pending(row.name, row, NEW_KEY, 9.0),
     "activate_pending": lambda s, row: s.activate_pending(row, 5, 9.0, []),
-    "take_over": lambda s, row: s.take_over(
-        row.name, row, NEW_KEY, 9.0, last_step=None, window=None, recovery_digests=[]
-    ),
+    "take_over": lambda s, row: s.take_over(row.name, row, Brought(NEW_KEY), 9.0),
     "record_success": lambda s, row: s.record_success(row, LockState(0, None, False), 9.0, step=5),
     "record_failure": lambda s, row: s.record_failure(row, FAILED, 9.0),
     "clear_lock": lambda s, row: s.clear_lock(row),
