@@ -28,7 +28,7 @@ PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cl
 	tests/integration/test_systemd_protocols.py tests/integration/test_fleet_store.py \
 	tests/integration/test_fleet_failover.py tests/integration/test_fleet_pamtester.py \
 	tests/integration/test_fleet_pgbouncer.py tests/integration/test_key_rotation.py \
-	tests/integration/test_move_into_fleet.py
+	tests/integration/test_move_into_fleet.py tests/integration/test_fleet_tls.py
 
 # The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
 # the sources with packaging/debian as debian/. `make test-deb` installs it with apt into
