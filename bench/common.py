@@ -544,7 +544,7 @@ def verify_request(user: str, code: str, request_id: int = 1) -> bytes:
 
 
 def closed_loop(
-    socket_path: str,
+    socket_path: str | Sequence[str],
     requests: Iterator[bytes],
     clients: int,
     *,
@@ -552,14 +552,16 @@ def closed_loop(
 ) -> dict[str, Any]:
     """`clients` connections, each with one request in flight, sending the next as soon
     as the answer arrives, until `requests` runs out or `max_seconds` have passed.
+    Given several sockets (daemons), connection i goes to socket i mod n.
 
     Returns latencies (seconds, send to whole answer), result counts and elapsed time.
     """
+    paths = [socket_path] if isinstance(socket_path, str) else list(socket_path)
     selector = selectors.DefaultSelector()
     connections = []
-    for _ in range(clients):
+    for index in range(clients):
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(socket_path)
+        conn.connect(paths[index % len(paths)])
         conn.setblocking(False)
         connections.append(conn)
     latencies: list[float] = []

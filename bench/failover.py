@@ -44,7 +44,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from common import Codes
 from fleet import pg_bulk_load, user_list
 
 from support.daemon import Daemon
-from support.postgres import ROLE, Cluster, Database
+from support.postgres import Cluster, both_hosts_uri
 
 CONNECTIONS = 8
 SECRETS = 16
@@ -64,19 +63,6 @@ ACCEPTED = "accepted"
 UNAVAILABLE = "error:unavailable"
 INTERNAL = "error:internal"
 PHASES = ("before the kill", "kill → accepted again", "after")
-
-
-def both_hosts_uri(database: Database, standby: Cluster) -> str:
-    """The primary first, then the standby: libpq tries them in turn for a writable one."""
-    query = urllib.parse.urlencode(
-        {
-            "target_session_attrs": "read-write",
-            "passfile": str(database.cluster.passfile),
-            "options": f"-csearch_path={database.schema}",
-        }
-    )
-    hosts = f"127.0.0.1:{database.cluster.port},127.0.0.1:{standby.port}"
-    return f"postgresql://{ROLE}@{hosts}/{database.name}?{query}"
 
 
 # --------------------------------------------------------------------------- the client

@@ -36,15 +36,13 @@ import math
 import os
 import random
 import secrets
-import selectors
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import common as c
 from common import Codes
@@ -152,73 +150,6 @@ def pg_bulk_load(conninfo: str, key_file: Path, users: Sequence[tuple[str, str]]
 # --------------------------------------------------------------------------- load
 
 
-def closed_loop(
-    socket_paths: Sequence[str], messages: Sequence[bytes], clients: int, max_seconds: float
-) -> dict[str, Any]:
-    """bench/common.py's closed loop over several daemons: connection i goes to daemon
-    i mod n, each with one request in flight, until the messages run out or the time
-    is up. Latencies (seconds), result counts, elapsed time."""
-    selector = selectors.DefaultSelector()
-    connections = []
-    for index in range(clients):
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(socket_paths[index % len(socket_paths)])
-        conn.setblocking(False)
-        connections.append(conn)
-    latencies: list[float] = []
-    counts: dict[str, int] = {}
-    sent_at: dict[int, float] = {}
-    buffers: dict[int, bytearray] = {}
-    perf = time.perf_counter
-    pending = iter(messages)
-    in_flight = 0
-    exhausted = False
-    start = perf()
-    deadline = start + max_seconds
-
-    def send_next(conn: socket.socket) -> None:
-        nonlocal in_flight, exhausted
-        message = None if exhausted else next(pending, None)
-        if message is None:
-            exhausted = True
-            return
-        sent_at[conn.fileno()] = perf()
-        conn.sendall(message)
-        in_flight += 1
-
-    try:
-        for conn in connections:
-            buffers[conn.fileno()] = bytearray()
-            selector.register(conn, selectors.EVENT_READ)
-            send_next(conn)
-        while in_flight:
-            if perf() > deadline:
-                exhausted = True
-            for key, _ in selector.select(timeout=1.0):
-                conn = cast(socket.socket, key.fileobj)
-                chunk = conn.recv(65536)
-                if not chunk:
-                    raise ConnectionError("twofad closed a benchmark connection")
-                buffer = buffers[conn.fileno()]
-                buffer += chunk
-                end = buffer.find(b"\n")
-                if end < 0:
-                    continue
-                now = perf()
-                result = c.classify(bytes(buffer[:end]))
-                del buffer[: end + 1]
-                latencies.append(now - sent_at[conn.fileno()])
-                counts[result] = counts.get(result, 0) + 1
-                in_flight -= 1
-                send_next(conn)
-        elapsed = perf() - start
-    finally:
-        selector.close()
-        for conn in connections:
-            conn.close()
-    return {"latencies": latencies, "counts": counts, "elapsed": elapsed}
-
-
 def thread_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process's main thread (its event loop) so far."""
     with open(f"/proc/{pid}/task/{pid}/stat") as handle:
@@ -320,7 +251,7 @@ def measure(
     pairs = math.ceil(max(rate, 500.0) * seconds * 1.3 / 2) + clients
     plan = target.accounts.plan(pairs, codes, rng)
     before = target.meter.snapshot()
-    outcome = closed_loop(target.sockets, plan.messages, clients, seconds)
+    outcome = c.closed_loop(target.sockets, iter(plan.messages), clients, max_seconds=seconds)
     after = target.meter.snapshot()
     done = len(outcome["latencies"])
     target.accounts.sent(plan, done)
@@ -354,7 +285,7 @@ def warm_up(target: Target, codes: Codes, rng: random.Random) -> None:
     """Every daemon's pool of database connections made, the caches warm, a first
     rate to size the plans: a short closed loop, not counted."""
     plan = target.accounts.plan(800 * len(target.daemons), codes, rng)
-    outcome = closed_loop(target.sockets, plan.messages, CLIENTS, 1.0)
+    outcome = c.closed_loop(target.sockets, iter(plan.messages), CLIENTS, max_seconds=1.0)
     target.accounts.sent(plan, len(outcome["latencies"]))
     target.rate = len(outcome["latencies"]) / outcome["elapsed"]
 
@@ -461,7 +392,9 @@ def profiled(target: Target, seconds: float, codes: Codes, rng: random.Random) -
     outcome: dict[str, Any] = {}
 
     def load() -> None:
-        outcome.update(closed_loop(target.sockets, plan.messages, CLIENTS, seconds))
+        outcome.update(
+            c.closed_loop(target.sockets, iter(plan.messages), CLIENTS, max_seconds=seconds)
+        )
 
     profile = c.profile_daemon(daemon.proc.pid, seconds, load)
     target.accounts.sent(plan, len(outcome.get("latencies", ())))

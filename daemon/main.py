@@ -37,7 +37,7 @@ from .sockets import SocketInUse, bind_root_socket, bind_unix_socket
 from .statedir import StateDirError
 from .store import Backend, StoreError
 from .store.interface import StoreUnavailable
-from .store.location import POOL_SIZE, is_postgres, open_store
+from .store.location import POOL_SIZE, is_postgres, open_store, sqlite_path
 
 DATABASE_NAME = "twofad.db"
 KEY_NAME = "twofad.key"
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         location = (
             args.store or f"sqlite://{os.path.join(os.path.abspath(args.state_dir), DATABASE_NAME)}"
         )
-        database = location[len("sqlite://") :] if not is_postgres(location) else ""
+        database = os.path.join(args.state_dir, DATABASE_NAME)
         statedir.make_or_check(
-            args.state_dir, database or os.path.join(args.state_dir, DATABASE_NAME)
+            args.state_dir, database if is_postgres(location) else sqlite_path(location)
         )
         keys = load_ring(
             args.key_file or os.path.join(args.state_dir, KEY_NAME),

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pam_twofa import errors
@@ -42,15 +42,13 @@ class Unanswered(errors.TwofaError):
         )
 
 
-@dataclass(order=True)
+@dataclass
 class _Job:
-    priority: int
-    order: int
-    deadline: float = field(compare=False)
-    work: Callable[[], Any] = field(compare=False)
-    uid: int = field(compare=False)
-    future: asyncio.Future[Any] = field(compare=False)
-    loop: asyncio.AbstractEventLoop = field(compare=False)
+    uid: int
+    deadline: float
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
 
 
 class StoreRunner:
@@ -66,8 +64,8 @@ class StoreRunner:
             raise ValueError("at least two workers: one is kept for root's requests")
         self.deadline = deadline
         self._monotonic = monotonic
-        self._jobs: list[_Job] = []
-        self._order = itertools.count()
+        self._roots: deque[_Job] = deque()  # the PAM stack's: taken first, in order
+        self._others: deque[_Job] = deque()  # everyone else's, in the order they came
         self._lock = threading.Condition()
         self._queued_by_uid: dict[int, int] = {}
         self._unprivileged_running = 0
@@ -93,8 +91,8 @@ class StoreRunner:
                 )
                 return future
             self._queued_by_uid[uid] = self._queued_by_uid.get(uid, 0) + 1
-            job = _Job(0 if uid == 0 else 1, next(self._order), deadline, work, uid, future, loop)
-            self._jobs.append(job)
+            job = _Job(uid, deadline, work, future, loop)
+            (self._roots if uid == 0 else self._others).append(job)
             self._lock.notify_all()
         timer = loop.call_at(loop.time() + self.deadline, _time_out, future)
         future.add_done_callback(lambda _: timer.cancel())
@@ -123,16 +121,17 @@ class StoreRunner:
 
     def _take(self) -> _Job | None:
         """The first job this worker may run: root's always; others' while a worker is free."""
-        for job in sorted(self._jobs):  # root's first, then in the order they came
-            if job.priority == 0 or self._unprivileged_running < self._unprivileged_limit:
-                self._jobs.remove(job)
-                self._queued_by_uid[job.uid] -= 1
-                if not self._queued_by_uid[job.uid]:
-                    del self._queued_by_uid[job.uid]
-                if job.priority:
-                    self._unprivileged_running += 1
-                return job
-        return None
+        if self._roots:
+            job = self._roots.popleft()
+        elif self._others and self._unprivileged_running < self._unprivileged_limit:
+            job = self._others.popleft()
+            self._unprivileged_running += 1
+        else:
+            return None
+        self._queued_by_uid[job.uid] -= 1
+        if not self._queued_by_uid[job.uid]:
+            del self._queued_by_uid[job.uid]
+        return job
 
     def _work(self) -> None:
         while (job := self._next()) is not None:
@@ -144,7 +143,7 @@ class StoreRunner:
             except BaseException as exc:  # handed to the loop, which answers it
                 outcome = (False, exc)
             finally:
-                if job.priority:
+                if job.uid != 0:
                     with self._lock:
                         self._unprivileged_running -= 1
                         self._lock.notify_all()

@@ -12,42 +12,43 @@ host still without it refuses to start.
 
 from __future__ import annotations
 
-import bisect
 import functools
 from typing import Any
 
+from .. import impact
 from ..keys import KeyFileError
 from .context import Context
 
 PAGE = 50  # accounts re-sealed per request: a page takes milliseconds, not seconds
+RESEALED, UNCHANGED, UNREADABLE = "resealed", "unchanged", "unreadable"
 
 
 def reseal(ctx: Context, after: str | None = None, limit: int = PAGE) -> dict[str, Any]:
-    names = ctx.store.user_names()
-    start = bisect.bisect_right(names, after) if after is not None else 0
-    page = names[start : start + min(limit, PAGE)]
-    resealed = 0
-    unreadable: list[str] = []
-    older_codes: list[str] = []
-    for name in page:
-        try:
-            resealed += ctx.atomic(functools.partial(_reseal_one, ctx, name))
-        except KeyFileError:
-            unreadable.append(name)
-        if ctx.atomic(functools.partial(_codes_under_older_keys, ctx, name)):
-            older_codes.append(name)
-    done = start + len(page) >= len(names)
-    if done and not unreadable:
+    page, following = impact.page(
+        ctx.store.user_names(), after, min(limit, PAGE), functools.partial(_account, ctx)
+    )
+    unreadable = [name for name, outcome, _ in page if outcome == UNREADABLE]
+    if following is None and not unreadable:
         ctx.atomic(lambda now: ctx.store.set_meta("key_fingerprint", ctx.keys.fingerprint))
     return {
         "key": ctx.keys.current.name,
         "ring": [key.name for key in ctx.keys.all],
         "accounts": len(page),
-        "resealed": resealed,
+        "resealed": sum(outcome == RESEALED for _, outcome, _ in page),
         "unreadable": unreadable,
-        "recovery_codes_under_older_keys": older_codes,
-        "next": None if done else page[-1],
+        "recovery_codes_under_older_keys": [name for name, _, older in page if older],
+        "next": following,
     }
+
+
+def _account(ctx: Context, name: str) -> tuple[str, str, bool]:
+    """One account: its keys sealed again (or why not), and whether its recovery codes
+    still need an older key."""
+    try:
+        outcome = RESEALED if ctx.atomic(functools.partial(_reseal_one, ctx, name)) else UNCHANGED
+    except KeyFileError:
+        outcome = UNREADABLE
+    return name, outcome, ctx.atomic(functools.partial(_codes_under_older_keys, ctx, name))
 
 
 def _reseal_one(ctx: Context, name: str, now: float) -> int:

@@ -13,7 +13,6 @@ them before the primary answered.  Codes come from oathtool.
 from __future__ import annotations
 
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,22 +22,9 @@ from pam_twofa import protocol as p
 from pam_twofa.client import RequestFailed
 from support.daemon import Daemon
 from support.enrollment import enroll
-from support.postgres import ROLE, Cluster, Database
+from support.postgres import Cluster, Database, both_hosts_uri
 
 pytestmark = pytest.mark.integration
-
-
-def both_hosts_uri(database: Database, standby: Cluster) -> str:
-    """The primary first, then the standby: libpq tries them in turn for a writable one."""
-    query = urllib.parse.urlencode(
-        {
-            "target_session_attrs": "read-write",
-            "passfile": str(database.cluster.passfile),
-            "options": f"-csearch_path={database.schema}",
-        }
-    )
-    hosts = f"127.0.0.1:{database.cluster.port},127.0.0.1:{standby.port}"
-    return f"postgresql://{ROLE}@{hosts}/{database.name}?{query}"
 
 
 def timed_refusal(daemon: Daemon, op: str, **fields: object) -> str:

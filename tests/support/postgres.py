@@ -404,3 +404,16 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the standby was not promoted: {self.log_tail()}")
             time.sleep(0.05)
+
+
+def both_hosts_uri(database: Database, standby: Cluster) -> str:
+    """The primary first, then the standby: libpq tries them in turn for a writable one."""
+    query = urllib.parse.urlencode(
+        {
+            "target_session_attrs": "read-write",
+            "passfile": str(database.cluster.passfile),
+            "options": f"-csearch_path={database.schema}",
+        }
+    )
+    hosts = f"127.0.0.1:{database.cluster.port},127.0.0.1:{standby.port}"
+    return f"postgresql://{ROLE}@{hosts}/{database.name}?{query}"

@@ -16,6 +16,7 @@ import pytest
 
 from pam_twofa import errors
 from pam_twofa import protocol as p
+from support.exchange import exchange
 from twofad.access import Peer
 from twofad.audit import Audit
 from twofad.offload import QUEUED_PER_UID, StoreRunner, Unanswered
@@ -206,28 +207,13 @@ def test_a_store_out_of_reach_is_unavailable_and_ping_and_explain_still_answer(
 def test_a_connection_gets_its_replies_in_order_when_some_wait_for_the_store(
     service: Service, runner: StoreRunner
 ) -> None:
-    import socket
 
     server, _ = served(service, runner)
 
-    async def go() -> list[p.Response]:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        loop = asyncio.get_running_loop()
-        _, connection = await loop.connect_accepted_socket(server.connection, theirs)
-        ours.setblocking(False)
-        payload = b"".join(
-            p.encode_request("status" if i % 2 else "ping", id=i, user="bob" if i % 2 else None)
-            for i in range(10)
-        )
-        await loop.sock_sendall(ours, payload)
-        ours.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := await asyncio.wait_for(loop.sock_recv(ours, 65536), 5):
-            received += chunk
-        await asyncio.wait_for(connection.closed, 5)
-        ours.close()
-        return [p.decode_response(line) for line in received.splitlines()]
-
-    replies = run(go())
+    payload = b"".join(
+        p.encode_request("status" if i % 2 else "ping", id=i, user="bob" if i % 2 else None)
+        for i in range(10)
+    )
+    replies = exchange(server, payload)
     assert [r.id for r in replies] == list(range(10))
     assert all(r.ok for r in replies)

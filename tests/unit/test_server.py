@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from pam_twofa import protocol as p
+from support.exchange import exchange
 from support.fakes import Accounts, Clock
 from twofad import totp
 from twofad.access import Peer
@@ -23,28 +24,6 @@ from twofad.connections import Limits, peer_credentials
 from twofad.policy_file import parse
 from twofad.server import COSTLY_BURST, COSTLY_INTERVAL, Server
 from twofad.service import Service
-
-
-def _exchange(server: Server, payload: bytes, *, shut: bool = True) -> list[p.Response]:
-    """Send `payload` through a socket pair to the server; read replies until it closes."""
-
-    async def run() -> bytes:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        loop = asyncio.get_running_loop()
-        _, connection = await loop.connect_accepted_socket(server.connection, theirs)
-        ours.setblocking(False)
-        await loop.sock_sendall(ours, payload)
-        if shut:
-            ours.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := await asyncio.wait_for(loop.sock_recv(ours, 65536), 5):
-            received += chunk
-        await asyncio.wait_for(connection.closed, 5)
-        ours.close()
-        return received
-
-    data = asyncio.run(run())
-    return [p.decode_response(line) for line in data.splitlines()]
 
 
 @pytest.fixture
@@ -65,7 +44,7 @@ def test_peer_credentials_are_the_kernels(server: Server) -> None:
 
 
 def test_several_requests_on_one_connection(server: Server) -> None:
-    replies = _exchange(
+    replies = exchange(
         server,
         p.encode_request("ping", id=1) + p.encode_request("status", id=2, user="bob"),
     )
@@ -75,22 +54,22 @@ def test_several_requests_on_one_connection(server: Server) -> None:
 
 
 def test_a_malformed_line_gets_an_error_and_the_connection_closes(server: Server) -> None:
-    replies = _exchange(server, b"not json\n" + p.encode_request("ping", id=2))
+    replies = exchange(server, b"not json\n" + p.encode_request("ping", id=2))
     assert len(replies) == 1 and replies[0].code == p.BAD_REQUEST
 
 
 def test_an_oversized_line_is_refused_without_waiting_for_its_end(server: Server) -> None:
-    replies = _exchange(server, b"x" * (p.MAX_MESSAGE_BYTES + 10), shut=False)
+    replies = exchange(server, b"x" * (p.MAX_MESSAGE_BYTES + 10), shut=False)
     assert replies[0].code == p.BAD_REQUEST and "exceeds" in replies[0].message
 
 
 def test_a_message_cut_short_is_refused(server: Server) -> None:
-    replies = _exchange(server, b'{"v":1,"op":"pi')
+    replies = exchange(server, b'{"v":1,"op":"pi')
     assert replies[0].code == p.BAD_REQUEST and "incomplete" in replies[0].message
 
 
 def test_service_errors_keep_the_connection(server: Server) -> None:
-    replies = _exchange(
+    replies = exchange(
         server,
         p.encode_request("status", id=1, user="mallory") + p.encode_request("ping", id=2),
     )
@@ -103,9 +82,9 @@ def test_audit_names_the_event_but_never_a_code(
 ) -> None:
     secret = service.enroll_begin("alice")["secret"]
     current = totp.code_at(secret, totp.TotpParams(), totp.time_step(clock.now, 30))
-    replies = _exchange(server, p.encode_request("enroll.confirm", user="alice", code=current))
+    replies = exchange(server, p.encode_request("enroll.confirm", user="alice", code=current))
     recovery_codes = replies[0].data["recovery_codes"]
-    replies = _exchange(server, p.encode_request("verify", user="alice", code=recovery_codes[0]))
+    replies = exchange(server, p.encode_request("verify", user="alice", code=recovery_codes[0]))
     assert replies[0].data["result"] == p.ACCEPTED
     log = audit_log.getvalue()
     assert "event=enroll.confirm user=alice" in log
@@ -121,7 +100,7 @@ def test_an_internal_error_is_reported_not_raised(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(service, "status", broken)
-    replies = _exchange(server, p.encode_request("status", user="bob") + p.encode_request("ping"))
+    replies = exchange(server, p.encode_request("status", user="bob") + p.encode_request("ping"))
     assert replies[0].code == p.INTERNAL and "disk" not in replies[0].message
     assert replies[1].ok
     assert "disk on fire" in audit_log.getvalue()
@@ -173,7 +152,7 @@ def test_a_long_listing_comes_in_pages_that_each_fit(
     cursor = None
     while True:
         fields = {"after": cursor} if cursor else {}
-        [reply] = _exchange(server, p.encode_request("list", **fields))
+        [reply] = exchange(server, p.encode_request("list", **fields))
         assert reply.ok, reply.message
         assert len(reply.data["users"]) <= p.MAX_PAGE
         seen += [entry["user"] for entry in reply.data["users"]]
@@ -188,9 +167,9 @@ def test_policy_check_pages_who_would_be_required(
 ) -> None:
     _largest_listing(service, accounts, 120)
     request = {"text": "default: required\n", "name": "new.yaml"}
-    [first] = _exchange(server, p.encode_request("policy.check", **request))
+    [first] = exchange(server, p.encode_request("policy.check", **request))
     assert first.ok and len(first.data["required"]) == p.MAX_PAGE
-    [second] = _exchange(
+    [second] = exchange(
         server, p.encode_request("policy.check", after=first.data["next"], **request)
     )
     everyone = [r["user"] for r in first.data["required"] + second.data["required"]]
@@ -201,7 +180,7 @@ def test_a_reply_too_large_to_send_is_an_error_not_a_cut(
     server: Server, service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "status", lambda user: {"blob": "x" * p.MAX_MESSAGE_BYTES})
-    replies = _exchange(
+    replies = exchange(
         server, p.encode_request("status", id=7, user="bob") + p.encode_request("ping", id=8)
     )
     assert (replies[0].id, replies[0].code) == (7, p.INTERNAL)
@@ -214,7 +193,7 @@ def test_the_worst_policy_still_gets_its_errors_back(server: Server) -> None:
     wide = "\N{GRINNING FACE}" * 30
     line = f"  - {{users: ['{wide}'], action: exempt}}\n"
     text = "rules:\n" + line * ((48 * 1024 - 10) // len(line.encode()))
-    [reply] = _exchange(server, p.encode_request("policy.check", text=text))
+    [reply] = exchange(server, p.encode_request("policy.check", text=text))
     assert reply.code == p.INVALID_POLICY
     assert reply.message.endswith("more")
 
