@@ -78,6 +78,10 @@ RULES: dict[str, Rule] = {
     "import":               Rule(ADMINS,      NEVER),
     "diagnose":             Rule(ADMINS,      NEVER),
     "keys.reseal":          Rule(ADMINS,      NEVER),   # the keys stay the same, sealed anew
+    "device.list":          Rule(ACCOUNT,     NEVER),
+    "device.add":           Rule(ACCOUNT,     ON_OWN),  # a new key that logs in: prove it first
+    "device.rename":        Rule(ACCOUNT,     NEVER),   # a label; every key stays as it was
+    "device.remove":        Rule(ACCOUNT,     ON_OWN),  # never the last: that is disable
 }
 # fmt: on
 

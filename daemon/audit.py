@@ -18,6 +18,7 @@ FIELDS = (
     "user",
     "result",
     "method",
+    "device",
     "service",
     "rhost",
     "peer_uid",
@@ -39,8 +40,8 @@ def _message(fields: dict[str, Any]) -> str:
         head += f" {fields['user']}"
     outcome = fields.get("result") or fields.get("error") or "ok"
     details = " ".join(
-        f"{key}={fields[key]}"
-        for key in ("method", "service", "rhost", "peer_uid", "left_out")
+        f"{key}={_logfmt_value(fields[key])}"
+        for key in ("method", "device", "service", "rhost", "peer_uid", "left_out")
         if key in fields
     )
     return f"{head}: {outcome}" + (f" ({details})" if details else "")

@@ -245,7 +245,8 @@ def _compare_key(store: Backend, keys: Keys, where: str) -> None:
         fingerprint = store.get_meta("key_fingerprint")
         if fingerprint is None:
             for row in store.list_users()[:1]:
-                keys.unseal(row.name, row.secret or row.pending_secret or b"")
+                for device in row.devices[:1]:
+                    keys.unseal(row.name, device.secret)
             store.set_meta("key_fingerprint", keys.fingerprint)
         elif not keys.matches(fingerprint):
             raise KeyFileError(

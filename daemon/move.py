@@ -1,13 +1,14 @@
 """Moving a host's own state into the fleet's store: `twofad --move-to URL`.
 
-Each account of the host's SQLite file is written into the shared store as it is: its
-key (opened with this host's ring, sealed again with the ring's current key, which is
-the fleet's), the last time step it used (so a code used on this host is not accepted
-again anywhere), its own tolerance, its recovery codes' digests, and a key being set
-up.  An account the store already has is never overwritten: with the same key it is
-reported as already there; with another key it is left alone and reported, since
-which of the two apps the person uses is theirs to say.  Each account is one
-transaction of the target store, so a move cut short is run again safely.
+Each account of the host's SQLite file is written into the shared store as it is: each
+of its devices' keys (opened with this host's ring, sealed again with the ring's current
+key, which is the fleet's), with the last time step it used (so a code used on this
+host is not accepted again anywhere), its own tolerance and drift, and a device being
+set up; and its recovery codes' digests.  An account the store already has is never
+overwritten: with the same keys it is reported as already there; with other keys it is
+left alone and reported, since which of the apps the person uses is theirs to say.
+Each account is one transaction of the target store, so a move cut short is run again
+safely.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import KeyFileError, Keys
-from .store import Backend, Brought, Conflict, SealedSecret, UserRow
+from .store import Backend, Brought, BroughtDevice, Conflict, DeviceRow, SealedSecret, UserRow
 
 MOVED = "moved"
 ALREADY_THERE = "already there"
@@ -71,29 +72,35 @@ def _move_one(target: Backend, keys: Keys, row: UserRow, digests: list[bytes], n
 def _write(target: Backend, keys: Keys, row: UserRow, digests: list[bytes], now: float) -> str:
     there = target.get_user(row.name)
     if there is not None:
-        return ALREADY_THERE if _same_key(keys, row, there) else LEFT_ALONE
-    if row.secret is not None:
-        sealed = SealedSecret(keys.seal(row.name, keys.unseal(row.name, row.secret)), row.params)
-        brought = Brought(sealed, row.last_step, row.totp_window, digests)
-        target.take_over(row.name, None, brought, now)
-        if row.pending_secret is not None:  # a new key being set up goes along too
-            pending = keys.seal(row.name, keys.unseal(row.name, row.pending_secret))
-            moved = target.get_user(row.name)
-            assert moved is not None
-            target.begin_pending(row.name, moved, SealedSecret(pending, row.pending_params), now)
-    elif row.pending_secret is not None:
-        pending = keys.seal(row.name, keys.unseal(row.name, row.pending_secret))
-        target.begin_pending(row.name, None, SealedSecret(pending, row.pending_params), now)
-    else:
+        return ALREADY_THERE if _same_keys(keys, row, there) else LEFT_ALONE
+    if not row.devices:
         return ALREADY_THERE  # a row with no key at all: nothing to move
+    brought = [_resealed(keys, row.name, device) for device in row.devices]
+    target.take_over(row.name, None, Brought(brought, digests), now)
     return MOVED
 
 
-def _same_key(keys: Keys, row: UserRow, there: UserRow) -> bool:
-    if row.secret is None or there.secret is None:
-        return row.secret is None and there.secret is None
+def _resealed(keys: Keys, user: str, device: DeviceRow) -> BroughtDevice:
+    """A device as the target store keeps it: sealed with the ring's current key."""
+    sealed = SealedSecret(keys.seal(user, keys.unseal(user, device.secret)), device.params)
+    return BroughtDevice(
+        device.name,
+        sealed,
+        device.last_step,
+        device.totp_window,
+        active=device.active,
+        last_used=device.last_used,
+        drift=device.drift,
+    )
+
+
+def _same_keys(keys: Keys, row: UserRow, there: UserRow) -> bool:
+    """Whether the store's account has exactly this host's active keys."""
     try:
-        mine, theirs = keys.unseal(row.name, row.secret), keys.unseal(row.name, there.secret)
+        mine = sorted(keys.unseal(row.name, d.secret) for d in row.active_devices)
+        theirs = sorted(keys.unseal(row.name, d.secret) for d in there.active_devices)
     except KeyFileError:
         return False
-    return hmac.compare_digest(mine.encode(), theirs.encode())
+    return len(mine) == len(theirs) and all(
+        hmac.compare_digest(a.encode(), b.encode()) for a, b in zip(mine, theirs, strict=True)
+    )

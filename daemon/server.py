@@ -35,7 +35,9 @@ from .totp import TotpParams
 
 # What costs milliseconds to answer (a QR code rendered, a policy parsed and tried on
 # every account), limited per uid for everyone but root, whose requests are logins.
-COSTLY_OPERATIONS = frozenset({"enroll.begin", "secret.show", "policy.check", "keys.reseal"})
+COSTLY_OPERATIONS = frozenset(
+    {"enroll.begin", "device.add", "secret.show", "policy.check", "keys.reseal"}
+)
 COSTLY_BURST, COSTLY_INTERVAL = 5, 12.0  # five at once, then one every 12 s
 
 
@@ -107,6 +109,10 @@ class Server:
             "import": self._import,
             "diagnose": self._diagnose,
             "keys.reseal": self._reseal,
+            "device.list": self._list_devices,
+            "device.add": self._add_device,
+            "device.rename": self._rename_device,
+            "device.remove": self._remove_device,
         }
         access.check_table()  # no operation answered without a row saying who may ask
         missing = set(p.OPERATIONS) - set(self._handlers)
@@ -228,6 +234,7 @@ class Server:
                 failed=result not in ("ok", p.ACCEPTED),
                 result=result,
                 method=outcome.get("method"),
+                device=outcome.get("device"),
                 retry_after=outcome.get("retry_after"),
                 **context,
             )
@@ -270,14 +277,37 @@ class Server:
         return {"user": user, **self.service.verify(user, code, **where)}
 
     def _enroll_begin(
-        self, grant: Grant, user: str, replace: bool = False, code: str | None = None
+        self,
+        grant: Grant,
+        user: str,
+        replace: bool = False,
+        code: str | None = None,
+        device: str | None = None,
     ) -> dict[str, Any]:
         return self.service.enroll_begin(
-            user, replace=replace, code=code, needs_proof=grant.needs_proof
+            user, replace=replace, code=code, needs_proof=grant.needs_proof, device=device
         )
 
-    def _show_secret(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
-        return self.service.show_secret(user, code)
+    def _show_secret(
+        self, grant: Grant, user: str, code: str, device: str | None = None
+    ) -> dict[str, Any]:
+        return self.service.show_secret(user, code, device)
+
+    def _list_devices(self, grant: Grant, user: str) -> dict[str, Any]:
+        return self.service.list_devices(user)
+
+    def _add_device(
+        self, grant: Grant, user: str, device: str, code: str | None = None
+    ) -> dict[str, Any]:
+        return self.service.add_device(user, device, code, needs_proof=grant.needs_proof)
+
+    def _rename_device(self, grant: Grant, user: str, device: str, new_name: str) -> dict[str, Any]:
+        return self.service.rename_device(user, device, new_name)
+
+    def _remove_device(
+        self, grant: Grant, user: str, device: str, code: str | None = None
+    ) -> dict[str, Any]:
+        return self.service.remove_device(user, device, code, needs_proof=grant.needs_proof)
 
     def _import(
         self,
@@ -291,6 +321,7 @@ class Server:
         window: int | None = None,
         used_step: int | None = None,
         replace: bool = False,
+        device: str | None = None,
     ) -> dict[str, Any]:
         params = TotpParams(algorithm, digits, period)
         return self.service.import_secret(
@@ -301,6 +332,7 @@ class Server:
             window=window,
             used_step=used_step,
             replace=replace,
+            device=device,
         )
 
     def _diagnose(self, grant: Grant) -> dict[str, Any]:
@@ -316,8 +348,10 @@ class Server:
     def _reseal(self, grant: Grant, **page: Any) -> dict[str, Any]:
         return self.service.reseal(**page)
 
-    def _enroll_confirm(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
-        return self.service.enroll_confirm(user, code)
+    def _enroll_confirm(
+        self, grant: Grant, user: str, code: str, device: str | None = None
+    ) -> dict[str, Any]:
+        return self.service.enroll_confirm(user, code, device)
 
     def _status(self, grant: Grant, user: str) -> dict[str, Any]:
         return self.service.status(user)

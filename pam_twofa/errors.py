@@ -19,6 +19,10 @@ INVALID_POLICY = "invalid_policy"
 WOULD_LOCK_OUT = "would_lock_out"
 RATE_LIMITED = "rate_limited"
 EXPIRED = "expired"
+UNKNOWN_DEVICE = "unknown_device"  # the account has no device of that name
+DEVICE_EXISTS = "device_exists"  # the name is another device's
+TOO_MANY_DEVICES = "too_many_devices"  # the account holds as many as it may
+LAST_DEVICE = "last_device"  # the last active device goes only with `disable`
 # Ours: the daemon could not answer.
 BUSY = "busy"
 UNAVAILABLE = "unavailable"  # the state database cannot answer now
@@ -38,6 +42,10 @@ FAULT_OF = {
     WOULD_LOCK_OUT: PEER,
     RATE_LIMITED: PEER,
     EXPIRED: PEER,
+    UNKNOWN_DEVICE: PEER,
+    DEVICE_EXISTS: PEER,
+    TOO_MANY_DEVICES: PEER,
+    LAST_DEVICE: PEER,
     BUSY: OURS,
     UNAVAILABLE: OURS,
     INTERNAL: OURS,

@@ -10,6 +10,7 @@ raises BadRequest naming the field.
 from .errors import BadRequest
 from .vocabulary import (
     ALGORITHMS,
+    MAX_DEVICE_NAME,
     MAX_DIGITS,
     MAX_PERIOD,
     MAX_POLICY_BYTES,
@@ -173,3 +174,25 @@ def validate_label(value: object, name: str = "name") -> str:
     if not isinstance(value, str) or not value or len(value) > 255 or not value.isprintable():
         raise BadRequest(f"{name} must be 1 to 255 printable characters")
     return value
+
+
+def validate_device_name(value: object, name: str = "device") -> str:
+    """A device's name as its owner types it: "phone", "Anna's iPad", "YubiKey 5".
+
+    Shown in listings, the audit log and terminals, so it is short and printable (no
+    control or direction-changing characters), with no space at either end to hide a
+    second name that looks the same.  NFC-normalised, so one name has one spelling; the
+    import of unicodedata waits for a device name, which the PAM hook never sends.
+    """
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", value)
+    if not 0 < len(text) <= MAX_DEVICE_NAME:
+        raise BadRequest(f"{name} must be 1 to {MAX_DEVICE_NAME} characters")
+    if not text.isprintable():
+        raise BadRequest(f"{name} may hold only printable characters")
+    if text != text.strip():
+        raise BadRequest(f"{name} may not begin or end with a space")
+    return text

@@ -39,3 +39,9 @@ STATE_LABELS = {
 # Where an account's key stands: set up and confirmed, or waiting for a first code.
 ACTIVE = "active"
 PENDING = "pending"
+
+# An account's devices: each its own key, a name its owner chose, and at most this many
+# (a login compares every candidate code of every device, so each one costs a verify).
+MAX_DEVICES = 5
+MAX_DEVICE_NAME = 32  # characters
+DEFAULT_DEVICE = "phone"  # the first device's name, until its owner renames it

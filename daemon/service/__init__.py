@@ -10,7 +10,8 @@ function of a `Context` (context.py):
 
     logins      check, verify, resync: the PAM hook's questions
     decoys      names with no account, answered like accounts
-    enrollment  a new key, confirming it, showing it again, importing one
+    enrollment  a first device, confirming a device, a key shown again, an import
+    devices     an account's devices: listing, adding, renaming, removing
     accounts    status, listing, explain, disable, unlock, new recovery codes
     policy      putting a policy in force, and what one would change
     proof       the current code a person gives to act on their own account
@@ -26,7 +27,7 @@ from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
 from ..store import Backend
-from . import accounts, enrollment, keyring, logins
+from . import accounts, devices, enrollment, keyring, logins
 from . import policy as policies
 from .context import PAGE_SIZE, Clock, Context, ServiceError
 
@@ -90,6 +91,12 @@ class Service:
     enroll_confirm = _on_context(enrollment.confirm)
     show_secret = _on_context(enrollment.show_secret)
     import_secret = _on_context(enrollment.import_secret)
+
+    # devices
+    list_devices = _on_context(devices.list_devices)
+    add_device = _on_context(devices.add)
+    rename_device = _on_context(devices.rename)
+    remove_device = _on_context(devices.remove)
 
     # accounts
     status = _on_context(accounts.status)

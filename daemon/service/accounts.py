@@ -16,6 +16,7 @@ from pam_twofa import vocabulary as v
 from .. import impact, recovery
 from ..policy import REQUIRED
 from ..store import UserRow
+from . import devices
 from .context import PAGE_SIZE, Context, ServiceError
 from .proof import with_proof
 from .replies import locked_reply
@@ -95,8 +96,8 @@ def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[s
     locked = locked_reply(row.lock, now)
     described.update(
         {
-            "enrollment": v.ACTIVE if row.active else v.PENDING,
-            "renewal_pending": row.active and row.pending_secret is not None,
+            "enrollment": _enrollment(row),
+            "renewal_pending": any(d.renews for d in row.pending_devices),
             "enrolled_at": row.enrolled_at,
             "last_success": row.last_success,
             "last_host": row.last_host,
@@ -108,12 +109,16 @@ def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[s
             "retry_after": None if locked is None else locked["retry_after"],
             "hard_locked": bool(row.hard_locked),
             "recovery_codes_left": ctx.store.unused_recovery_count(row.name),
-            "drift": row.drift,
+            "devices": [devices.described(d) for d in row.devices],
         }
     )
-    if row.active:
-        described.update(algorithm=row.algorithm, digits=row.digits, period=row.period)
     return described
+
+
+def _enrollment(row: UserRow) -> str:
+    if row.active:
+        return v.ACTIVE
+    return v.PENDING if row.pending_devices else "none"
 
 
 def disable(ctx: Context, user: str, code: str | None = None, *, needs_proof: bool = False) -> None:

@@ -1,22 +1,25 @@
-"""Setting up an app: a new key (pending until a code confirms it), showing it again,
-and taking over a key an app already has from another PAM module.
+"""Setting up an app: a first device (pending until a code from it confirms it), a
+device's key shown again, and taking over a key an app already has from another PAM
+module.
 
-A pending key never replaces an active one until it is confirmed, so a renewal or a
-new phone leaves the account usable throughout.  Confirming or importing a key starts
-the lock-out counts afresh (guesses at the old key tell nothing about the new one) and
-hands out recovery codes; the time steps already used stay used.
+A pending device never replaces an active one until it is confirmed, so a renewal
+leaves the account usable throughout.  A new start (a first device, a renewal, an
+import) clears the lock-out counts (guesses at the old key tell nothing about the new
+one) and hands out recovery codes; the time steps already used stay used.  One more
+device beside the others is in `devices`.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from pam_twofa import protocol as p
 from pam_twofa import vocabulary as v
 
 from .. import recovery, totp
-from ..store import Brought, SealedSecret, UserRow
+from ..store import Brought, BroughtDevice, DeviceRow, SealedSecret, UserRow
 from .context import Context, ServiceError
 from .proof import with_proof
 
@@ -28,29 +31,61 @@ def begin(
     replace: bool = False,
     code: str | None = None,
     needs_proof: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Make a new pending secret; it replaces a pending one, never an active one.
+    """A first device, pending until a code from it confirms it.
 
-    With `replace`, an active secret keeps working until the new one is confirmed
-    (a renewal, or a new phone); a user renewing their own needs a current code.
+    With `replace` (a renewal: a key may have leaked, or every device is to start
+    over), the new device replaces all the others once confirmed; they keep working
+    until then.  A user renewing their own needs a current code.
     """
     ctx.require_account(user)
     params = ctx.policy.totp
     secret = totp.new_secret()
-    pending = SealedSecret(ctx.keys.seal(user, secret), params)
+    sealed = SealedSecret(ctx.keys.seal(user, secret), params)
 
-    def start(now: float) -> None:
+    def start(now: float) -> str:
         row = ctx.store.get_user(user)
         if row is not None and row.active and not replace:
             raise ServiceError(
                 p.ALREADY_ENROLLED,
-                f"{user} already uses two-step verification; "
-                "renew the key with reset (twofa enroll --replace), or disable it first",
+                f"{user} already uses two-step verification; add another device with "
+                "device add, renew every key with reset (twofa enroll --replace), "
+                "or disable it first",
             )
-        ctx.store.begin_pending(user, row, pending, now)
+        renews = row is not None and row.active  # only with `replace`, as checked above
+        name = _first_name(row, device, renewal=renews)
+        ctx.store.begin_device(user, row, name, sealed, now, renews=renews)
+        return name
 
-    with_proof(ctx, user, code, needs_proof and replace, start)
-    return provisioning(ctx, user, secret, params)
+    name = with_proof(ctx, user, code, needs_proof and replace, start)
+    return {**provisioning(ctx, user, secret, params), "device": name}
+
+
+def _first_name(row: UserRow | None, asked: str | None, *, renewal: bool) -> str:
+    """The name of a first (or renewing) device: the one asked for, else the default.
+
+    A renewal's device replaces the others only once confirmed, so until then its name
+    must be free among them: the default becomes "phone 2" where "phone" is taken.
+    """
+    if row is None or not renewal:
+        return asked or v.DEFAULT_DEVICE
+    if asked is None:
+        return free_name(row, v.DEFAULT_DEVICE)
+    taken = row.device(asked)
+    if taken is not None and taken.active:
+        raise ServiceError(p.DEVICE_EXISTS, f"{row.name} already has a device {taken.name!r}")
+    return asked
+
+
+def free_name(row: UserRow, base: str) -> str:
+    """`base`, or `base 2`, `base 3`...: the first name no active device of `row` holds."""
+    for number in range(1, v.MAX_DEVICES + 2):
+        name = base if number == 1 else f"{base} {number}"
+        held = row.device(name)
+        if held is None or not held.active:
+            return name
+    raise AssertionError("more devices than the bound allows")
 
 
 def provisioning(ctx: Context, user: str, secret: str, params: totp.TotpParams) -> dict[str, Any]:
@@ -70,29 +105,53 @@ def provisioning(ctx: Context, user: str, secret: str, params: totp.TotpParams) 
     }
 
 
-def show_secret(ctx: Context, user: str, code: str) -> dict[str, Any]:
-    """The active key again, to add a second device; only with a current code."""
+def show_secret(ctx: Context, user: str, code: str, device: str | None = None) -> dict[str, Any]:
+    """A device's key again, to restore it on that same device; only with a current code.
+
+    Another device gets a key of its own (device add), so losing one never means
+    replacing the key on all of them.
+    """
 
     def show(now: float) -> dict[str, Any]:
         row = ctx.active_row(user)
-        return provisioning(ctx, user, ctx.keys.unseal(user, row.secret or b""), row.params)
+        chosen = pick_device(row, device, row.active_devices, "show")
+        secret = ctx.keys.unseal(user, chosen.secret)
+        return {**provisioning(ctx, user, secret, chosen.params), "device": chosen.name}
 
     return with_proof(ctx, user, code, True, show)
 
 
-def confirm(ctx: Context, user: str, code: str) -> dict[str, Any]:
-    """Activate the pending secret with a code from the app; hand out recovery codes once."""
-    return ctx.atomic(lambda now: _confirm(ctx, user, code, now))
+def pick_device(
+    row: UserRow, asked: str | None, among: Sequence[DeviceRow], verb: str
+) -> DeviceRow:
+    """The device `asked` for among `among`, or the only one there if none is named."""
+    if asked is None:
+        if len(among) == 1:
+            return among[0]
+        names = ", ".join(repr(d.name) for d in among) or "none"
+        raise ServiceError(
+            p.BAD_REQUEST, f"name the device to {verb} (--device NAME): {row.name} has {names}"
+        )
+    found = row.device(asked)
+    if found is None or found not in among:
+        raise ServiceError(p.UNKNOWN_DEVICE, f"{row.name} has no device {asked!r} to {verb}")
+    return found
 
 
-def _confirm(ctx: Context, user: str, code: str, now: float) -> dict[str, Any]:
+def confirm(ctx: Context, user: str, code: str, device: str | None = None) -> dict[str, Any]:
+    """Activate a pending device with a code from it; recovery codes come with a new start."""
+    return ctx.atomic(lambda now: _confirm(ctx, user, code, device, now))
+
+
+def _confirm(ctx: Context, user: str, code: str, device: str | None, now: float) -> dict[str, Any]:
     row = ctx.known_row(user)
-    if row.pending_secret is None:
+    if not row.pending_devices:
         raise ServiceError(
             p.NOT_ENROLLED, f"{user} has no set-up in progress; begin one with enroll"
         )
-    params = row.pending_params
-    secret = ctx.keys.unseal(user, row.pending_secret)
+    pending = pick_device(row, device, row.pending_devices, "confirm")
+    params = pending.params
+    secret = ctx.keys.unseal(user, pending.secret)
     step = totp.time_step(now, params.period)
     typed = totp.normalize(code)
     window = ctx.policy.window
@@ -104,11 +163,16 @@ def _confirm(ctx: Context, user: str, code: str, now: float) -> dict[str, Any]:
     if not matches:
         raise ServiceError(
             p.INVALID_CODE,
-            "that code does not match the new key; check the app's entry and the clock",
+            f"that code does not match the new key of {pending.name!r}; "
+            "check the app's entry and the clock",
         )
+    confirmed = {"user": user, "state": v.ACTIVE, "device": pending.name}
+    if row.active and not pending.renews:  # one more device: the account goes on as it was
+        ctx.store.activate_device(row, pending, max(matches), now, None)
+        return confirmed
     codes, digests = recovery.new_codes(ctx.keys, user, ctx.policy.recovery_codes)
-    ctx.store.activate_pending(row, max(matches), now, digests)
-    return {"user": user, "state": v.ACTIVE, "recovery_codes": codes}
+    ctx.store.activate_device(row, pending, max(matches), now, digests)
+    return {**confirmed, "recovery_codes": codes}
 
 
 def import_secret(
@@ -121,16 +185,19 @@ def import_secret(
     window: int | None = None,
     used_step: int | None = None,
     replace: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Take over a secret an app already has (google-authenticator, pam_oath).
 
-    The account is active at once; its old single-use codes become recovery codes.
-    `window` keeps the old module's tolerance for this key; `used_step` is the last
-    time step the old module accepted, so a code it took is not taken again here.
-    Re-importing the same key changes nothing; another key for an enrolled account
-    is refused unless `replace`, so running an import twice is safe.
+    The account is active at once, with this key as its one device (named after where
+    it came from); its old single-use codes become recovery codes.  `window` keeps the
+    old module's tolerance for this key; `used_step` is the last time step the old
+    module accepted, so a code it took is not taken again here.  Re-importing a key
+    the account already has changes nothing; another key for an enrolled account is
+    refused unless `replace`, so running an import twice is safe.
     """
     ctx.require_account(user)
+    name = device or IMPORTED
     sealed = SealedSecret(ctx.keys.seal(user, secret), params)
     try:
         digests = recovery.digests_of(ctx.keys, user, recovery_codes)
@@ -140,35 +207,53 @@ def import_secret(
     def take_over(now: float) -> dict[str, Any]:
         row = ctx.store.get_user(user)
         if row is not None and row.active and not replace:
-            if _holds(ctx, row, secret, params):
-                return {"user": user, "state": v.ACTIVE, "unchanged": True}
+            held = _holding(ctx, row, secret, params)
+            if held is not None:
+                return {"user": user, "state": v.ACTIVE, "device": held, "unchanged": True}
             raise ServiceError(
                 p.ALREADY_ENROLLED,
                 f"{user} is already enrolled with another key; use --replace to overwrite",
             )
-        used = _last_used_step(row, used_step, params)
-        ctx.store.take_over(user, row, Brought(sealed, used, window, digests), now)
-        return {"user": user, "state": v.ACTIVE, "recovery_codes": len(digests)}
+        used = _last_used_step(row, used_step, params, secret, ctx)
+        brought = BroughtDevice(name, sealed, used, window)
+        ctx.store.take_over(user, row, Brought([brought], digests), now)
+        return {"user": user, "state": v.ACTIVE, "device": name, "recovery_codes": len(digests)}
 
     return ctx.atomic(take_over)
 
 
-def _holds(ctx: Context, row: UserRow, secret: str, params: totp.TotpParams) -> bool:
-    """Whether `row` already has exactly this key and these parameters."""
-    held = ctx.keys.unseal(row.name, row.secret or b"")
-    same_key = hmac.compare_digest(held.encode(), secret.encode())
-    return same_key and row.params == params
+IMPORTED = "imported"  # an imported key's device, where the import does not say whence
+
+
+def _holding(ctx: Context, row: UserRow, secret: str, params: totp.TotpParams) -> str | None:
+    """The name of the device of `row` that has exactly this key and these parameters."""
+    held = None
+    for device in row.active_devices:
+        same_key = hmac.compare_digest(
+            ctx.keys.unseal(row.name, device.secret).encode(), secret.encode()
+        )
+        if same_key and device.params == params and held is None:
+            held = device.name
+    return held
 
 
 def _last_used_step(
-    row: UserRow | None, used_step: int | None, params: totp.TotpParams
+    row: UserRow | None,
+    used_step: int | None,
+    params: totp.TotpParams,
+    secret: str,
+    ctx: Context,
 ) -> int | None:
     """The last time step the imported key must not accept again.
 
-    The old module's (`used_step`), and the steps this account has already used: a
-    second import of the same key must not make a code seen today valid again.
+    The old module's (`used_step`), and the steps a device of this account holding the
+    same key has already used: importing it again (with --replace) must not make a code
+    seen today valid again.
     """
     if row is None:
         return used_step
-    carried = totp.carry_step(row.last_step, row.params.period, params.period)
-    return max((s for s in (carried, used_step) if s is not None), default=None)
+    steps = [used_step]
+    for device in row.devices:
+        if hmac.compare_digest(ctx.keys.unseal(row.name, device.secret).encode(), secret.encode()):
+            steps.append(totp.carry_step(device.last_step, device.period, params.period))
+    return max((s for s in steps if s is not None), default=None)

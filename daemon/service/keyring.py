@@ -55,14 +55,14 @@ def _reseal_one(ctx: Context, name: str, now: float) -> int:
     row = ctx.store.get_user(name)
     if row is None:
         return 0
-    secret, pending = row.secret, row.pending_secret
-    if secret is not None and not ctx.keys.sealed_with_current(secret):
-        secret = ctx.keys.seal(name, ctx.keys.unseal(name, secret))
-    if pending is not None and not ctx.keys.sealed_with_current(pending):
-        pending = ctx.keys.seal(name, ctx.keys.unseal(name, pending))
-    if (secret, pending) == (row.secret, row.pending_secret):
+    sealed = {
+        device.name: ctx.keys.seal(name, ctx.keys.unseal(name, device.secret))
+        for device in row.devices
+        if not ctx.keys.sealed_with_current(device.secret)
+    }
+    if not sealed:
         return 0
-    ctx.store.reseal(row, secret, pending)
+    ctx.store.reseal(row, sealed)
     return 1
 
 

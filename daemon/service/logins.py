@@ -1,7 +1,9 @@
 """The PAM hook's questions: should this login be asked for a code, and is this code good.
 
-Also `resync`, which centres an account's window on a phone whose clock has drifted:
-it accepts codes as a login does and counts failures as a login does.  The rules
+A code from any of the account's active devices is accepted, each device with its own
+key, window and last step used.  Also `resync`, which centres a device's window on its
+clock when it has drifted: it accepts codes as a login does and counts failures as a
+login does.  The rules
 themselves live elsewhere, one module each: which codes match and which time steps may
 still be used in `totp`, the check-and-spend of a recovery code in `recovery`, the
 back-off in `lockout`.  Here they are applied to one account's row, and every change to
@@ -16,7 +18,7 @@ from pam_twofa import protocol as p
 
 from .. import lockout, recovery, totp
 from ..policy import EXEMPT, OPTIONAL
-from ..store import UserRow
+from ..store import DeviceRow, UserRow
 from .context import COMMAND_ORIGIN, Context
 from .replies import failed_reply, locked_reply
 
@@ -39,7 +41,7 @@ def check(
         locked = locked_reply(row.lock, ctx.clock())
         if locked is not None:
             return {"action": p.LOCKED, **locked}
-        return {"action": p.PROMPT, "digits": row.digits}
+        return {"action": p.PROMPT, "digits": _prompt_digits(row)}
     if ctx.directory.uid_of(user) is None:
         locked = locked_reply(ctx.decoys.lock(user), ctx.clock())
         if locked is not None:
@@ -48,6 +50,14 @@ def check(
     if decision.action == OPTIONAL:
         return {"action": p.SKIP}
     return {"action": p.ENROLL if ctx.policy.enrollment_at_login else p.REFUSE}
+
+
+def _prompt_digits(row: UserRow) -> int | None:
+    """The length of a code, where every device makes codes of one length: the hook
+    reads a code typed after the password by it.  None where they differ (six is
+    then the hook's guess)."""
+    lengths = {device.digits for device in row.active_devices}
+    return lengths.pop() if len(lengths) == 1 else None
 
 
 def verify(
@@ -73,27 +83,46 @@ def verify_now(ctx: Context, user: str, code: str, now: float, origin: str) -> d
     if locked is not None:
         return locked
     typed = totp.normalize(code)
-    if totp.is_totp_shaped(typed, row.params):
-        return _verify_totp(ctx, row, typed, now, origin)
-    return _verify_recovery(ctx, row, code, now, origin)
+    if not any(totp.is_totp_shaped(typed, device.params) for device in row.active_devices):
+        return _verify_recovery(ctx, row, code, now, origin)
+    matched = _match(ctx, row, typed, now)
+    if isinstance(matched, tuple):
+        device, step = matched
+        _record_success(ctx, row, now, origin, device=device.name, step=step)
+        return {"result": p.ACCEPTED, "method": "totp", "device": device.name}
+    if not matched and recovery.normalize(code) is not None:
+        # Eight digits may be an 8-digit device's code or an imported scratch code.
+        return _verify_recovery(ctx, row, code, now, origin)
+    return _record_failure(ctx, row, now, origin, p.REPLAYED if matched else p.REJECTED)
 
 
-def _window(ctx: Context, row: UserRow, now: float) -> tuple[int, int]:
+def _window(ctx: Context, device: DeviceRow, now: float) -> tuple[int, int]:
     """The steps a login may match: the policy's window (or the key's own) around now,
-    moved by the drift a resync measured."""
-    center = totp.time_step(now, row.params.period) + row.drift
-    width = ctx.policy.window if row.totp_window is None else row.totp_window
+    moved by the drift a resync measured for this device."""
+    center = totp.time_step(now, device.period) + device.drift
+    width = ctx.policy.window if device.totp_window is None else device.totp_window
     return center - width, center + width
 
 
-def _verify_totp(ctx: Context, row: UserRow, typed: str, now: float, origin: str) -> dict[str, Any]:
-    secret = ctx.keys.unseal(row.name, row.secret or b"")
-    matches = totp.matching_steps(secret, row.params, typed, *_window(ctx, row, now))
-    fresh = totp.fresh_steps(matches, row.last_step)
-    if fresh:
-        _record_success(ctx, row, now, origin, step=max(fresh))
-        return {"result": p.ACCEPTED, "method": "totp"}
-    return _record_failure(ctx, row, now, origin, p.REPLAYED if matches else p.REJECTED)
+def _match(ctx: Context, row: UserRow, typed: str, now: float) -> tuple[DeviceRow, int] | bool:
+    """The device a code is from and the step it spends, else whether it was a replay.
+
+    Every candidate of every active device is computed and compared, so the time taken
+    says nothing about which device (or whether one) matched.  A step counts once per
+    device: the same step of another device is another code.
+    """
+    found: tuple[DeviceRow, int] | None = None
+    replayed = False
+    for device in row.active_devices:
+        if not totp.is_totp_shaped(typed, device.params):
+            continue
+        secret = ctx.keys.unseal(row.name, device.secret)
+        matches = totp.matching_steps(secret, device.params, typed, *_window(ctx, device, now))
+        fresh = totp.fresh_steps(matches, device.last_step)
+        if fresh and found is None:
+            found = (device, max(fresh))
+        replayed = replayed or bool(matches and not fresh)
+    return found if found is not None else replayed
 
 
 def _verify_recovery(
@@ -122,25 +151,35 @@ def _resync(ctx: Context, user: str, code1: str, code2: str, now: float) -> dict
     locked = locked_reply(row.lock, now)
     if locked is not None:
         return locked
-    params = row.params
-    secret = ctx.keys.unseal(user, row.secret or b"")
     first, second = totp.normalize(code1), totp.normalize(code2)
-    if not (totp.is_totp_shaped(first, params) and totp.is_totp_shaped(second, params)):
+    pairs = [(device, _pair(ctx, row, device, first, second, now)) for device in row.active_devices]
+    found = [(device, pair) for device, pair in pairs if pair is not None]
+    if not found:
         return _record_failure(ctx, row, now, COMMAND_ORIGIN, p.REJECTED)
+    device, (latest, drift) = found[0]
+    _record_success(ctx, row, now, COMMAND_ORIGIN, device=device.name, step=latest, drift=drift)
+    return {"result": p.ACCEPTED, "drift": drift, "device": device.name}
+
+
+def _pair(
+    ctx: Context, row: UserRow, device: DeviceRow, first: str, second: str, now: float
+) -> tuple[int, int] | None:
+    """The later step of two consecutive unused codes of `device` within ±10 minutes,
+    and how far it lies from now; None if they are no such pair."""
+    params = device.params
+    if not (totp.is_totp_shaped(first, params) and totp.is_totp_shaped(second, params)):
+        return None
+    secret = ctx.keys.unseal(row.name, device.secret)
     step = totp.time_step(now, params.period)
     reach = totp.resync_steps(params.period)
     low, high = step - reach, step + reach
     # Both steps of the pair must still be unused; the second follows the first.
     firsts = set(
-        totp.fresh_steps(totp.matching_steps(secret, params, first, low, high), row.last_step)
+        totp.fresh_steps(totp.matching_steps(secret, params, first, low, high), device.last_step)
     )
     seconds = totp.matching_steps(secret, params, second, low, high)
-    pairs = [s for s in seconds if s - 1 in firsts]
-    if not pairs:
-        return _record_failure(ctx, row, now, COMMAND_ORIGIN, p.REJECTED)
-    latest = max(pairs)
-    _record_success(ctx, row, now, COMMAND_ORIGIN, step=latest, drift=latest - step)
-    return {"result": p.ACCEPTED, "drift": latest - step}
+    later = [s for s in seconds if s - 1 in firsts]
+    return (max(later), max(later) - step) if later else None
 
 
 def _record_success(
@@ -149,12 +188,13 @@ def _record_success(
     now: float,
     origin: str,
     *,
+    device: str | None = None,
     step: int | None = None,
     drift: int | None = None,
 ) -> None:
     """The back-off ends; the lifetime count keeps what this success does not forgive."""
     state = lockout.after_success(ctx.policy.lockout, row.lock, now, origin)
-    ctx.store.record_success(row, state, now, step=step, drift=drift, host=ctx.host)
+    ctx.store.record_success(row, state, now, device=device, step=step, drift=drift, host=ctx.host)
 
 
 def _record_failure(

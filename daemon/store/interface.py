@@ -1,13 +1,13 @@
 """What any store of twofad's state must do: the row types, and every write by name.
 
 The service changes an account only through the writes named here, one per kind of
-change (a success, a failure, a key begun, confirmed or taken over, a lock lifted,
-new recovery codes, the account removed).  Each is conditional and atomic: it takes
-the row as the caller read it and raises `Conflict`, changing nothing, if the row's
-`version` is no longer that one, so a decision made on a stale read is never written.
-That is what keeps "a time step is accepted once", "a recovery code works once" and
-the lock-out counts true when several daemons share one database; the service then
-retries from a fresh read.
+change (a success, a failure, a device begun, confirmed, renamed or removed, devices
+taken over, a lock lifted, new recovery codes, the account removed).  Each is
+conditional and atomic: it takes the row as the caller read it and raises `Conflict`,
+changing nothing, if the row's `version` is no longer that one, so a decision made on
+a stale read is never written.  That is what keeps "a time step is accepted once", "a
+recovery code works once" and the lock-out counts true when several daemons share one
+database; the service then retries from a fresh read.
 
 Every backend (SQLite, PostgreSQL) passes tests/unit/test_store_contract.py.
 """
@@ -19,7 +19,9 @@ from typing import Protocol
 
 from .rows import (
     Brought,
+    BroughtDevice,
     Conflict,
+    DeviceRow,
     RecoveryRow,
     SealedSecret,
     StoreError,
@@ -31,7 +33,9 @@ from .writes import NamedWrites
 __all__ = [
     "Backend",
     "Brought",
+    "BroughtDevice",
     "Conflict",
+    "DeviceRow",
     "RecoveryRow",
     "SealedSecret",
     "StoreError",

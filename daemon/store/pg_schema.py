@@ -7,7 +7,7 @@ connection, under MIGRATION_LOCK, in one transaction.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 # The columns mean what SQLite's do (sqlite.MIGRATIONS); "user" is quoted, a reserved word.
@@ -58,6 +58,54 @@ MIGRATIONS: dict[int, str] = {
     # Which host a code was last accepted on (SQLite's migration 5).
     2: """
     ALTER TABLE users ADD COLUMN last_host text;
+    """,
+    # Several devices per account (SQLite's migration 6).  An older twofad still
+    # running against this database after it finds the key columns gone fails, and
+    # its PAM hook refuses (fail=secure): it never accepts a removed device's key.
+    3: """
+    CREATE TABLE devices (
+        owner         text NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        name          text NOT NULL,
+        secret        bytea NOT NULL,
+        algorithm     text NOT NULL,
+        digits        integer NOT NULL,
+        period        integer NOT NULL,
+        added_at      double precision NOT NULL,
+        confirmed_at  double precision,
+        last_step     bigint,
+        drift         integer NOT NULL DEFAULT 0,
+        totp_window   integer,
+        last_used     double precision,
+        renews        integer NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner, name)
+    );
+    INSERT INTO devices (owner, name, secret, algorithm, digits, period, added_at,
+                         confirmed_at, last_step, drift, totp_window, last_used, renews)
+        SELECT name, 'phone', secret, coalesce(algorithm, 'SHA1'), coalesce(digits, 6),
+               coalesce(period, 30), coalesce(enrolled_at, created_at),
+               coalesce(enrolled_at, created_at), last_step, drift, totp_window,
+               last_success, 0
+        FROM users WHERE secret IS NOT NULL;
+    INSERT INTO devices (owner, name, secret, algorithm, digits, period, added_at,
+                         confirmed_at, last_step, drift, totp_window, last_used, renews)
+        SELECT name, CASE WHEN secret IS NULL THEN 'phone' ELSE 'phone 2' END,
+               pending_secret, coalesce(pending_algorithm, 'SHA1'),
+               coalesce(pending_digits, 6), coalesce(pending_period, 30),
+               coalesce(pending_since, created_at), NULL, NULL, 0, NULL, NULL,
+               CASE WHEN secret IS NULL THEN 0 ELSE 1 END
+        FROM users WHERE pending_secret IS NOT NULL;
+    ALTER TABLE users DROP COLUMN secret,
+        DROP COLUMN algorithm,
+        DROP COLUMN digits,
+        DROP COLUMN period,
+        DROP COLUMN pending_secret,
+        DROP COLUMN pending_algorithm,
+        DROP COLUMN pending_digits,
+        DROP COLUMN pending_period,
+        DROP COLUMN pending_since,
+        DROP COLUMN last_step,
+        DROP COLUMN drift,
+        DROP COLUMN totp_window;
     """,
 }
 

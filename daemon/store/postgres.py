@@ -55,7 +55,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from .interface import Conflict, RecoveryRow, StoreError, StoreUnavailable, UserRow
+from .interface import (
+    Conflict,
+    DeviceRow,
+    RecoveryRow,
+    StoreError,
+    StoreUnavailable,
+    UserRow,
+)
 from .pg_link import (
     CONNECT_DEFAULTS,
     WATCHDOG,
@@ -69,7 +76,15 @@ from .pg_link import (
     translated,
 )
 from .pg_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA_VERSION
-from .writes import SELECT_USER, NamedWrites, conditional_update
+from .writes import (
+    DEVICE_ORDER,
+    SELECT_DEVICE,
+    SELECT_USER,
+    NamedWrites,
+    conditional_update,
+    device_of,
+    user_of,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,6 +98,8 @@ class PostgresStore(NamedWrites):
     the first transaction.  Either raises StoreUnavailable if the database cannot be
     reached; a later transaction tries again.  One thread at a time, like SqliteStore.
     """
+
+    MARK = "%s"
 
     def __init__(
         self,
@@ -313,11 +330,19 @@ class PostgresStore(NamedWrites):
 
     def get_user(self, name: str) -> UserRow | None:
         row = self._execute(f"{SELECT_USER} WHERE name = %s", (name,)).fetchone()
-        return UserRow(*row) if row else None
+        if row is None:
+            return None
+        devices = self._execute(
+            f"{SELECT_DEVICE} WHERE owner = %s {DEVICE_ORDER}", (name,)
+        ).fetchall()
+        return user_of(row, [device_of(device[1:]) for device in devices])
 
     def list_users(self) -> list[UserRow]:
+        devices: dict[str, list[DeviceRow]] = {}
+        for device in self._execute(f"{SELECT_DEVICE} {DEVICE_ORDER}").fetchall():
+            devices.setdefault(device[0], []).append(device_of(device[1:]))
         rows = self._execute(f'{SELECT_USER} ORDER BY name COLLATE "C"').fetchall()
-        return [UserRow(*row) for row in rows]
+        return [user_of(row, devices.get(row[0], [])) for row in rows]
 
     def user_names(self) -> list[str]:
         rows = self._execute('SELECT name FROM users ORDER BY name COLLATE "C"').fetchall()
@@ -373,6 +398,9 @@ class PostgresStore(NamedWrites):
         cursor = self._execute(statement, (*changes.values(), row.name, row.version))
         if cursor.rowcount != 1:
             raise Conflict(f"user {row.name!r} changed concurrently")
+
+    def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        return self._execute(sql, params).rowcount
 
     def _replace_codes(self, user: str, digests: Sequence[bytes], now: float) -> None:
         self._execute('DELETE FROM recovery_codes WHERE "user" = %s', (user,))

@@ -40,49 +40,77 @@ class Conflict(Exception):
 
 
 @dataclass(frozen=True)
+class DeviceRow:
+    """One of an account's devices: its own key, how its codes are made, its own steps.
+
+    Pending until a code from it confirms it (`confirmed_at`).  A pending device that
+    `renews` replaces every other device of the account once confirmed: a new start
+    after a key may have leaked, with the old devices working until then.
+    """
+
+    name: str
+    secret: bytes
+    algorithm: str
+    digits: int
+    period: int
+    added_at: float
+    confirmed_at: float | None
+    last_step: int | None  # the last time step accepted from this device
+    drift: int  # steps its clock is off, as a resync measured
+    totp_window: int | None  # its own tolerance (an imported key's); None: the policy's
+    last_used: float | None
+    renews: bool
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None
+
+    @property
+    def params(self) -> totp.TotpParams:
+        return totp.TotpParams(self.algorithm, self.digits, self.period)
+
+
+@dataclass(frozen=True)
 class UserRow:
-    """One account as read: compare-and-set writes are conditional on its `version`."""
+    """One account as read, with its devices: every write is conditional on `version`.
+
+    The account's own columns hold what is per person (the lock-out, the recovery
+    codes' owner, the last login); its devices hang off it.  Every write to a device
+    also moves the account's version on, so one version orders all of an account's
+    changes, devices included.
+    """
 
     name: str
     version: int
     created_at: float
-    secret: bytes | None
-    algorithm: str | None
-    digits: int | None
-    period: int | None
     enrolled_at: float | None
-    pending_secret: bytes | None
-    pending_algorithm: str | None
-    pending_digits: int | None
-    pending_period: int | None
-    pending_since: float | None
-    last_step: int | None
-    drift: int
     failures: int
     locked_until: float | None
     hard_locked: int
     last_success: float | None
     last_failure: float | None
-    totp_window: int | None
     strikes: int
     recent_failures: str | None  # lockout.encode_recent's text; None when there are none
-    last_host: str | None = None  # where the last code was accepted (a fleet's host)
+    last_host: str | None  # where the last code was accepted (a fleet's host)
+    devices: tuple[DeviceRow, ...] = ()  # in the order they were added
+
+    @property
+    def active_devices(self) -> tuple[DeviceRow, ...]:
+        return tuple(d for d in self.devices if d.active)
+
+    @property
+    def pending_devices(self) -> tuple[DeviceRow, ...]:
+        return tuple(d for d in self.devices if not d.active)
 
     @property
     def active(self) -> bool:
-        return self.secret is not None
+        """Two-step verification is on: a confirmed device can log in."""
+        return any(d.active for d in self.devices)
 
-    @property
-    def params(self) -> totp.TotpParams:
-        """How the active key's codes are made."""
-        return totp.TotpParams(self.algorithm or "SHA1", self.digits or 6, self.period or 30)
-
-    @property
-    def pending_params(self) -> totp.TotpParams:
-        """How the codes of a key being set up are made."""
-        return totp.TotpParams(
-            self.pending_algorithm or "SHA1", self.pending_digits or 6, self.pending_period or 30
-        )
+    def device(self, name: str) -> DeviceRow | None:
+        """The device called `name`, in any case: one account cannot hold "Phone" and "phone"."""
+        wanted = name.casefold()
+        return next((d for d in self.devices if d.name.casefold() == wanted), None)
 
     @property
     def lock(self) -> lockout.LockState:
@@ -112,11 +140,22 @@ class SealedSecret:
 
 
 @dataclass(frozen=True)
-class Brought:
-    """A key brought from elsewhere (an import, another store), with what its old home
-    knew of it."""
+class BroughtDevice:
+    """A device's key brought from elsewhere (an import, another store), with what its
+    old home knew of it."""
 
+    name: str
     secret: SealedSecret
     last_step: int | None = None  # the last time step already used there
     window: int | None = None  # the key's own tolerance; None: the policy's
+    active: bool = True  # False: a set-up still waiting for its first code
+    last_used: float | None = None
+    drift: int = 0
+
+
+@dataclass(frozen=True)
+class Brought:
+    """An account's devices brought from elsewhere, and its recovery codes' digests."""
+
+    devices: Sequence[BroughtDevice]
     recovery_digests: Sequence[bytes] = ()

@@ -14,10 +14,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .interface import Conflict, RecoveryRow, StoreError, UserRow
-from .writes import SELECT_USER, NamedWrites, conditional_update
+from .interface import Conflict, DeviceRow, RecoveryRow, StoreError, UserRow
+from .writes import (
+    DEVICE_ORDER,
+    SELECT_DEVICE,
+    SELECT_USER,
+    NamedWrites,
+    conditional_update,
+    device_of,
+    user_of,
+)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 MIGRATIONS: dict[int, str] = {
@@ -77,11 +85,62 @@ MIGRATIONS: dict[int, str] = {
     5: """
     ALTER TABLE users ADD COLUMN last_host TEXT;
     """,
+    # Several devices per account, each its own key, parameters, steps and last use.
+    # Every account with a key gets one device, "phone", with the key's last step, drift
+    # and tolerance, and the account's last login as its last use; a key being set up
+    # becomes a pending device (one that renews the account, where a key was active).
+    6: """
+    CREATE TABLE devices (
+        owner         TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        secret        BLOB NOT NULL,
+        algorithm     TEXT NOT NULL,
+        digits        INTEGER NOT NULL,
+        period        INTEGER NOT NULL,
+        added_at      REAL NOT NULL,
+        confirmed_at  REAL,
+        last_step     INTEGER,
+        drift         INTEGER NOT NULL DEFAULT 0,
+        totp_window   INTEGER,
+        last_used     REAL,
+        renews        INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner, name)
+    ) WITHOUT ROWID;
+    INSERT INTO devices (owner, name, secret, algorithm, digits, period, added_at,
+                         confirmed_at, last_step, drift, totp_window, last_used, renews)
+        SELECT name, 'phone', secret, coalesce(algorithm, 'SHA1'), coalesce(digits, 6),
+               coalesce(period, 30), coalesce(enrolled_at, created_at),
+               coalesce(enrolled_at, created_at), last_step, drift, totp_window,
+               last_success, 0
+        FROM users WHERE secret IS NOT NULL;
+    INSERT INTO devices (owner, name, secret, algorithm, digits, period, added_at,
+                         confirmed_at, last_step, drift, totp_window, last_used, renews)
+        SELECT name, CASE WHEN secret IS NULL THEN 'phone' ELSE 'phone 2' END,
+               pending_secret, coalesce(pending_algorithm, 'SHA1'),
+               coalesce(pending_digits, 6), coalesce(pending_period, 30),
+               coalesce(pending_since, created_at), NULL, NULL, 0, NULL, NULL,
+               CASE WHEN secret IS NULL THEN 0 ELSE 1 END
+        FROM users WHERE pending_secret IS NOT NULL;
+    ALTER TABLE users DROP COLUMN secret;
+    ALTER TABLE users DROP COLUMN algorithm;
+    ALTER TABLE users DROP COLUMN digits;
+    ALTER TABLE users DROP COLUMN period;
+    ALTER TABLE users DROP COLUMN pending_secret;
+    ALTER TABLE users DROP COLUMN pending_algorithm;
+    ALTER TABLE users DROP COLUMN pending_digits;
+    ALTER TABLE users DROP COLUMN pending_period;
+    ALTER TABLE users DROP COLUMN pending_since;
+    ALTER TABLE users DROP COLUMN last_step;
+    ALTER TABLE users DROP COLUMN drift;
+    ALTER TABLE users DROP COLUMN totp_window;
+    """,
 }
 
 
 class SqliteStore(NamedWrites):
     """One connection to the database file at `path`; use every method inside ``transaction()``."""
+
+    MARK = "?"
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
         self.path = path
@@ -146,10 +205,17 @@ class SqliteStore(NamedWrites):
 
     def get_user(self, name: str) -> UserRow | None:
         row = self._db.execute(f"{SELECT_USER} WHERE name = ?", (name,)).fetchone()
-        return UserRow(*row) if row else None
+        if row is None:
+            return None
+        devices = self._db.execute(f"{SELECT_DEVICE} WHERE owner = ? {DEVICE_ORDER}", (name,))
+        return user_of(row, [device_of(device[1:]) for device in devices])
 
     def list_users(self) -> list[UserRow]:
-        return [UserRow(*row) for row in self._db.execute(f"{SELECT_USER} ORDER BY name")]
+        devices: dict[str, list[DeviceRow]] = {}
+        for device in self._db.execute(f"{SELECT_DEVICE} {DEVICE_ORDER}"):
+            devices.setdefault(device[0], []).append(device_of(device[1:]))
+        rows = self._db.execute(f"{SELECT_USER} ORDER BY name")
+        return [user_of(row, devices.get(row[0], [])) for row in rows]
 
     def user_names(self) -> list[str]:
         return [name for (name,) in self._db.execute("SELECT name FROM users ORDER BY name")]
@@ -203,6 +269,9 @@ class SqliteStore(NamedWrites):
         cursor = self._db.execute(statement, (*changes.values(), row.name, row.version))
         if cursor.rowcount != 1:
             raise Conflict(f"user {row.name!r} changed concurrently")
+
+    def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        return self._db.execute(sql, params).rowcount
 
     def _replace_codes(self, user: str, digests: Sequence[bytes], now: float) -> None:
         self._db.execute("DELETE FROM recovery_codes WHERE user = ?", (user,))

@@ -30,6 +30,8 @@ class Pool(Protocol):
 class ThreadBound:
     """The pool's connections behind one store, one connection per thread at a time."""
 
+    MARK = ""  # never read here: each named write runs on its connection's own store
+
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._local = threading.local()

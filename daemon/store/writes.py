@@ -1,22 +1,39 @@
 """The named writes, once for every backend: what each one changes, in columns.
 
-A backend supplies three statements (a new row, a row changed only if its `version` is
-still the one read, the user's recovery codes replaced) and inherits the writes, so
-"a success spends its step" or "a new key starts both counts afresh" means the same in
-SQLite and in PostgreSQL.  Column names here are constants of this module, never input.
+A backend supplies four statements (a new account row, an account row changed only if
+its `version` is still the one read, the user's recovery codes replaced, and any
+statement on the devices table with its count of rows changed) and inherits the writes,
+so "a success spends its device's step" or "a new key starts both counts afresh" means
+the same in SQLite and in PostgreSQL.  Every write to a device first claims its
+account's row (moves its version on), so two writes to one account, whichever devices
+they touch, never both succeed from the same read.  Column names here are constants of
+this module, never input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, Protocol
 
 from .. import lockout
-from .rows import Brought, SealedSecret, UserRow
+from .rows import Brought, BroughtDevice, Conflict, DeviceRow, SealedSecret, UserRow
 
-USER_COLUMNS = tuple(f.name for f in fields(UserRow))
+USER_COLUMNS = tuple(f.name for f in fields(UserRow) if f.name != "devices")
+DEVICE_COLUMNS = tuple(f.name for f in fields(DeviceRow))
 SELECT_USER = f"SELECT {', '.join(USER_COLUMNS)} FROM users"  # noqa: S608 (constant columns)
+SELECT_DEVICE = f"SELECT owner, {', '.join(DEVICE_COLUMNS)} FROM devices"  # noqa: S608
+DEVICE_ORDER = "ORDER BY added_at, name"
+
+
+def device_of(values: Sequence[Any]) -> DeviceRow:
+    """A device row as read (without its owner): the flag made a bool, the key bytes."""
+    row = DeviceRow(*values)
+    return replace(row, secret=bytes(row.secret), renews=bool(row.renews))
+
+
+def user_of(values: Sequence[Any], devices: Sequence[DeviceRow]) -> UserRow:
+    return replace(UserRow(*values), devices=tuple(devices))
 
 
 def lock_columns(state: lockout.LockState) -> dict[str, Any]:
@@ -30,34 +47,9 @@ def lock_columns(state: lockout.LockState) -> dict[str, Any]:
     }
 
 
-# A new key (or an administrator's unlock) starts both counts afresh: guesses at an
-# old key tell nothing about the new one.
+# A new start (a first key, a renewal, an import, an administrator's unlock) clears both
+# counts: guesses at an old key tell nothing about the new one.
 CLEAR_LOCK = lock_columns(lockout.LockState(0, None, False))
-NO_PENDING = {
-    "pending_secret": None,
-    "pending_algorithm": None,
-    "pending_digits": None,
-    "pending_period": None,
-    "pending_since": None,
-}
-
-
-# The key being set up becomes the active one (an UPDATE's assignments all read the
-# row as it was, so the pending columns can be cleared in the same statement).
-PENDING_TO_ACTIVE = (
-    "secret = pending_secret, algorithm = pending_algorithm, "
-    "digits = pending_digits, period = pending_period, "
-)
-
-
-def pending(secret: SealedSecret, now: float) -> dict[str, Any]:
-    return {
-        "pending_secret": secret.sealed,
-        "pending_algorithm": secret.params.algorithm,
-        "pending_digits": secret.params.digits,
-        "pending_period": secret.params.period,
-        "pending_since": now,
-    }
 
 
 def conditional_update(changes: dict[str, Any], also: str, only_if: str, mark: str) -> str:
@@ -71,8 +63,39 @@ def conditional_update(changes: dict[str, Any], also: str, only_if: str, mark: s
     )
 
 
+def new_device(
+    name: str, secret: SealedSecret, now: float, *, active: bool, renews: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "secret": secret.sealed,
+        "algorithm": secret.params.algorithm,
+        "digits": secret.params.digits,
+        "period": secret.params.period,
+        "added_at": now,
+        "confirmed_at": now if active else None,
+        "last_step": None,
+        "drift": 0,
+        "totp_window": None,
+        "last_used": None,
+        "renews": int(renews),
+    }
+
+
+def brought_device(device: BroughtDevice, now: float) -> dict[str, Any]:
+    return {
+        **new_device(device.name, device.secret, now, active=device.active),
+        "last_step": device.last_step,
+        "drift": device.drift,
+        "totp_window": device.window,
+        "last_used": device.last_used,
+    }
+
+
 class NamedWrites(Protocol):
-    """The interface's named writes, in terms of a backend's three conditional statements."""
+    """The interface's named writes, in terms of a backend's conditional statements."""
+
+    MARK: str  # the driver's placeholder for a parameter: "?" or "%s"
 
     def _insert(self, name: str, now: float, values: dict[str, Any]) -> None:
         """A new account row; a Conflict if one exists (made meanwhile)."""
@@ -84,8 +107,8 @@ class NamedWrites(Protocol):
         """Write `changes` and move the version on, only if nobody changed the row since
         `row` was read; a Conflict, changing nothing, otherwise.
 
-        With no changes it only claims the row: a write to rows that hang off it, such
-        as the recovery codes, then conflicts with any other writer of that user.
+        With no changes it only claims the row: a write to rows that hang off it (the
+        devices, the recovery codes) then conflicts with any other writer of that user.
         `also` and `only_if` are this package's own SQL: more assignments (which see
         the row as it was), and a further condition.
         """
@@ -95,60 +118,114 @@ class NamedWrites(Protocol):
         """The user's recovery codes, all replaced (the user's row claimed before)."""
         ...
 
-    def begin_pending(
-        self, name: str, row: UserRow | None, secret: SealedSecret, now: float
-    ) -> None:
-        """A new key to confirm, in place of any pending one; an active key stays.
+    def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement of this module's on the devices table; the rows it changed."""
+        ...
 
+    # --- the devices table, in this module's own statements -----------------------------
+
+    def _add_device(self, owner: str, values: dict[str, Any]) -> None:
+        columns = {"owner": owner, **values}
+        marks = ", ".join([self.MARK] * len(columns))
+        self._changed(
+            f"INSERT INTO devices ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+            tuple(columns.values()),
+        )
+
+    def _change_device(
+        self, owner: str, name: str, changes: dict[str, Any], *, only_if: str = ""
+    ) -> None:
+        """Change one device; a Conflict if it is not there (or not as `only_if` says)."""
+        m = self.MARK
+        assignments = ", ".join(f"{column} = {m}" for column in changes)
+        condition = f" AND {only_if}" if only_if else ""
+        count = self._changed(
+            f"UPDATE devices SET {assignments} "  # noqa: S608 (own columns)
+            f"WHERE owner = {m} AND name = {m}{condition}",
+            (*changes.values(), owner, name),
+        )
+        if count != 1:
+            raise Conflict(f"device {name!r} of {owner!r} changed concurrently")
+
+    def _drop_devices(self, owner: str, *, only: str | None = None, but: str | None = None) -> int:
+        """Remove the device `only`, or every device but `but`, or all of them."""
+        m = self.MARK
+        params: tuple[str, ...] = (owner,)
+        sql = f"DELETE FROM devices WHERE owner = {m}"  # noqa: S608 (the driver's mark only)
+        if only is not None:
+            sql, params = f"{sql} AND name = {m}", (owner, only)
+        elif but is not None:
+            sql, params = f"{sql} AND name <> {m}", (owner, but)
+        return self._changed(sql, params)
+
+    # --- the named writes -------------------------------------------------------------
+
+    def begin_device(
+        self,
+        name: str,
+        row: UserRow | None,
+        device: str,
+        secret: SealedSecret,
+        now: float,
+        *,
+        renews: bool = False,
+    ) -> None:
+        """A new device called `device`, to confirm with a code from it; the active
+        devices stay as they are.
+
+        It takes the place of a pending device of the same name (in any case), of any
+        set-up of an account not yet active (one first device at a time), and, if it
+        `renews` (replaces all the others once confirmed), of any earlier renewal.
         With `row` None the account must have no row yet (a new one is made).
         """
         if row is None:
-            self._insert(name, now, pending(secret, now))
+            self._insert(name, now, {})
         else:
-            self._update(row, pending(secret, now))
+            self._update(row, {})
+            wanted = device.casefold()
+            for old in row.pending_devices:
+                if old.name.casefold() == wanted or not row.active or (renews and old.renews):
+                    self._drop_devices(name, only=old.name)
+        self._add_device(name, new_device(device, secret, now, active=False, renews=renews))
 
-    def activate_pending(
-        self, row: UserRow, step: int, now: float, recovery_digests: Sequence[bytes]
+    def activate_device(
+        self,
+        row: UserRow,
+        device: DeviceRow,
+        step: int,
+        now: float,
+        digests: Sequence[bytes] | None,
     ) -> None:
-        """The pending key becomes the active one, confirmed by a code of time step `step`.
+        """The pending `device` becomes active, confirmed by a code of time step `step`.
 
-        `step` is spent; the drift, a key's own window and both lock-out counts start
-        afresh, and the recovery codes are replaced by `recovery_digests`.  A Conflict
-        too if `row` has no pending key.
+        `step` is spent.  A device that renews the account removes every other one.
+        With `digests` (the account's first device, or a renewal) this is a new start:
+        both lock-out counts clear and the recovery codes are replaced by them.  A
+        Conflict if the device is no longer pending.
         """
-        changes = {
-            **NO_PENDING,
-            **CLEAR_LOCK,
-            "enrolled_at": now,
-            "last_step": step,
-            "drift": 0,
-            "totp_window": None,  # a new key follows the policy, whatever the old one kept
-        }
-        self._update(row, changes, also=PENDING_TO_ACTIVE, only_if="pending_secret IS NOT NULL")
-        self._replace_codes(row.name, recovery_digests, now)
+        start = {**CLEAR_LOCK, "enrolled_at": now} if digests is not None else {}
+        self._update(row, start)
+        if device.renews:
+            self._drop_devices(row.name, but=device.name)
+        confirmed = {"confirmed_at": now, "last_step": step, "drift": 0, "renews": 0}
+        self._change_device(row.name, device.name, confirmed, only_if="confirmed_at IS NULL")
+        if digests is not None:
+            self._replace_codes(row.name, digests, now)
 
     def take_over(self, name: str, row: UserRow | None, brought: Brought, now: float) -> None:
-        """A key brought from elsewhere, active at once, in place of any key and set-up.
+        """Devices brought from elsewhere, in place of every device the account had.
 
         The lock-out counts start afresh and the recovery codes are replaced by the
         brought ones.  With `row` None the account must have no row yet.
         """
-        active = {
-            "secret": brought.secret.sealed,
-            "algorithm": brought.secret.params.algorithm,
-            "digits": brought.secret.params.digits,
-            "period": brought.secret.params.period,
-            **NO_PENDING,
-            **CLEAR_LOCK,
-            "enrolled_at": now,
-            "last_step": brought.last_step,
-            "drift": 0,
-            "totp_window": brought.window,
-        }
+        start = {**CLEAR_LOCK, "enrolled_at": now}
         if row is None:
-            self._insert(name, now, active)
+            self._insert(name, now, start)
         else:
-            self._update(row, active)
+            self._update(row, start)
+            self._drop_devices(name)
+        for device in brought.devices:
+            self._add_device(name, brought_device(device, now))
         self._replace_codes(name, brought.recovery_digests, now)
 
     def record_success(
@@ -157,21 +234,26 @@ class NamedWrites(Protocol):
         lock: lockout.LockState,
         now: float,
         *,
+        device: str | None = None,
         step: int | None = None,
         drift: int | None = None,
         host: str | None = None,
     ) -> None:
-        """A code accepted: the lock-out state after it, and the time step it spent.
+        """A code accepted: the lock-out state after it, and what the device spent.
 
-        `step` None (a recovery code) leaves the last step used as it is; `drift`
-        None leaves the drift.  `host` is where it was accepted.
+        `device` None (a recovery code) touches no device.  Otherwise `step` is the
+        time step it spent (None leaves its last step) and `drift` its clock's offset
+        (None leaves it).  `host` is where it was accepted.
         """
-        changes = {**lock_columns(lock), "last_success": now, "last_host": host}
+        self._update(row, {**lock_columns(lock), "last_success": now, "last_host": host})
+        if device is None:
+            return
+        spent: dict[str, Any] = {"last_used": now}
         if step is not None:
-            changes["last_step"] = step
+            spent["last_step"] = step
         if drift is not None:
-            changes["drift"] = drift
-        self._update(row, changes)
+            spent["drift"] = drift
+        self._change_device(row.name, device, spent, only_if="confirmed_at IS NOT NULL")
 
     def record_failure(self, row: UserRow, lock: lockout.LockState, now: float) -> None:
         """A code refused: the lock-out state after it."""
@@ -181,9 +263,22 @@ class NamedWrites(Protocol):
         """Both lock-out counts and any lock lifted (an administrator's unlock)."""
         self._update(row, CLEAR_LOCK)
 
-    def reseal(self, row: UserRow, secret: bytes | None, pending_secret: bytes | None) -> None:
-        """The same keys, sealed again (under the ring's current key); nothing else changes."""
-        self._update(row, {"secret": secret, "pending_secret": pending_secret})
+    def rename_device(self, row: UserRow, old: str, new: str) -> None:
+        """The device `old` (its stored name) called `new` from now on."""
+        self._update(row, {})
+        self._change_device(row.name, old, {"name": new})
+
+    def remove_device(self, row: UserRow, device: str) -> None:
+        """The device (its stored name) removed: its codes are refused from now on."""
+        self._update(row, {})
+        if self._drop_devices(row.name, only=device) != 1:
+            raise Conflict(f"device {device!r} of {row.name!r} removed concurrently")
+
+    def reseal(self, row: UserRow, sealed: dict[str, bytes]) -> None:
+        """The same keys, sealed again (under the ring's current key), by device name."""
+        self._update(row, {})
+        for device, secret in sealed.items():
+            self._change_device(row.name, device, {"secret": secret})
 
     def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
         """The user's recovery codes, all replaced by `digests`."""

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import pytest
 
-from twofad.store import MIGRATIONS, SCHEMA_VERSION, Backend, Brought, SealedSecret, Store, UserRow
+from twofad.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Backend,
+    Brought,
+    BroughtDevice,
+    SealedSecret,
+    Store,
+    UserRow,
+)
 from twofad.store import postgres as pg
 from twofad.totp import TotpParams
 
@@ -30,12 +39,29 @@ SEALED = SealedSecret(b"a key as the key ring seals it", TotpParams())
 # with a key, a spent step, failures and a recovery code, and one with a set-up begun.
 OLD_ALICE = {"secret": b"sealed", "last_step": 100, "failures": 7, "enrolled_at": 2.0}
 OLD_DIGEST = b"d" * 32
+# And an account whose key is not the default kind, with a drifted clock, a last login,
+# and a renewal begun: its key and the renewal's become two devices.
+OLD_CAROL_INSERT = (
+    "INSERT INTO users (name, created_at, secret, algorithm, digits, period, enrolled_at, "
+    "last_step, drift, last_success, pending_secret, pending_algorithm, pending_digits, "
+    "pending_period, pending_since) "
+    "VALUES ('carol', 1.0, {m}, 'SHA256', 8, 60, 3.0, 200, -2, 40.0, {m}, 'SHA1', 6, 30, 50.0)"
+)
+OLD_CAROL_KEYS = (b"carol's key", b"carol's renewal")
 
 
-def add_user(store: Backend, name: str, digests: Sequence[bytes] = (), now: float = 1.0) -> UserRow:
-    """An account with an active key (and these recovery code digests), as read back."""
+def add_user(
+    store: Backend,
+    name: str,
+    digests: Sequence[bytes] = (),
+    now: float = 1.0,
+    devices: Sequence[str] = ("phone",),
+) -> UserRow:
+    """An account with active devices (each with the key SEALED) and these recovery
+    code digests, as read back."""
+    brought = [BroughtDevice(device, SEALED) for device in devices]
     with store.transaction():
-        store.take_over(name, None, Brought(SEALED, None, None, digests), now)
+        store.take_over(name, None, Brought(brought, digests), now)
         row = store.get_user(name)
     assert row is not None
     return row
@@ -65,7 +91,7 @@ class SqliteDatabase:
         db = sqlite3.connect(self.path)
         for step in range(1, version + 1):
             db.executescript(MIGRATIONS[step])
-        if version >= 1:
+        if 1 <= version < self.latest:  # rows of an earlier schema's shape
             db.execute(
                 "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
                 "enrolled_at, last_step, failures) VALUES ('alice', 1.0, ?, 'SHA1', 6, 30, ?, ?, ?)",
@@ -86,6 +112,7 @@ class SqliteDatabase:
                 "INSERT INTO recovery_codes (user, digest, created_at) VALUES ('alice', ?, 1.0)",
                 (OLD_DIGEST,),
             )
+            db.execute(OLD_CAROL_INSERT.format(m="?"), OLD_CAROL_KEYS)
             if version >= 4:  # from then on a failure also counted a strike
                 db.execute("UPDATE users SET strikes = failures")
         db.execute(f"PRAGMA user_version = {version}")
@@ -124,7 +151,7 @@ class PostgresDatabase:
         for step in range(1, version + 1):
             self.database.execute(pg.MIGRATIONS[step])
             self.database.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
-        if version >= 1:
+        if 1 <= version < self.latest:  # rows of an earlier schema's shape
             self.database.execute(
                 # PostgreSQL's first schema already counted strikes with each failure.
                 "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
@@ -144,6 +171,7 @@ class PostgresDatabase:
                 "VALUES ('bob', 1.0, %s, 'SHA1', 6, 30, 1.0)",
                 (b"pending",),
             )
+            self.database.execute(OLD_CAROL_INSERT.format(m="%s"), OLD_CAROL_KEYS)
             self.database.execute(
                 'INSERT INTO recovery_codes ("user", digest, created_at) '
                 "VALUES ('alice', %s, 1.0)",

@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 
-from support.stores import BACKENDS, OLD_ALICE, OLD_DIGEST, SEALED, Database, add_user
+from support.stores import (
+    BACKENDS,
+    OLD_ALICE,
+    OLD_CAROL_KEYS,
+    OLD_DIGEST,
+    SEALED,
+    Database,
+    add_user,
+)
 from twofad.lockout import Failure, LockState
-from twofad.store import Backend, Brought, Conflict, SealedSecret, StoreError, UserRow
+from twofad.store import (
+    Backend,
+    Brought,
+    BroughtDevice,
+    Conflict,
+    DeviceRow,
+    SealedSecret,
+    StoreError,
+    UserRow,
+)
 from twofad.totp import TotpParams
 
 NEW_KEY = SealedSecret(b"another sealed key", TotpParams("SHA256", 8, 60))
@@ -93,7 +111,7 @@ def test_what_one_connection_commits_another_reads(backend: Backend, rival: Back
 
 def test_a_failed_transaction_leaves_nothing(backend: Backend) -> None:
     with pytest.raises(RuntimeError), backend.transaction():
-        backend.begin_pending("alice", None, SEALED, 1.0)
+        backend.begin_device("alice", None, "phone", SEALED, 1.0)
         raise RuntimeError("boom")
     with backend.transaction():
         assert backend.get_user("alice") is None
@@ -111,70 +129,140 @@ def test_settings_of_the_database_are_kept_and_replaced(backend: Backend, rival:
 # --- each named write --------------------------------------------------------------------
 
 
-def test_begin_pending_makes_an_account_with_a_key_to_confirm(backend: Backend) -> None:
+def device(row: UserRow, name: str = "phone") -> DeviceRow:
+    found = row.device(name)
+    assert found is not None, name
+    return found
+
+
+def test_begin_device_makes_an_account_with_a_device_to_confirm(backend: Backend) -> None:
     with backend.transaction():
-        backend.begin_pending("alice", None, NEW_KEY, 5.0)
+        backend.begin_device("alice", None, "phone", NEW_KEY, 5.0)
     row = read(backend)
-    assert not row.active and row.pending_secret == NEW_KEY.sealed
-    assert row.pending_params == NEW_KEY.params and row.pending_since == 5.0
-    assert row.created_at == 5.0
+    assert not row.active and row.created_at == 5.0
+    [phone] = row.devices
+    assert (phone.name, phone.secret, phone.params) == ("phone", NEW_KEY.sealed, NEW_KEY.params)
+    assert (phone.added_at, phone.confirmed_at, phone.last_step, phone.renews) == (
+        5.0,
+        None,
+        None,
+        False,
+    )
     with pytest.raises(Conflict), backend.transaction():
-        backend.begin_pending("alice", None, SEALED, 6.0)  # the account exists meanwhile
+        backend.begin_device("alice", None, "phone", SEALED, 6.0)  # the account exists meanwhile
 
 
-def test_begin_pending_leaves_an_active_key_working(backend: Backend) -> None:
+def test_begin_device_leaves_the_active_devices_working(backend: Backend) -> None:
     before = add_user(backend, "alice")
     with backend.transaction():
-        backend.begin_pending("alice", before, NEW_KEY, 5.0)
+        backend.begin_device("alice", before, "tablet", NEW_KEY, 5.0)
     row = read(backend)
-    assert row.active and row.secret == SEALED.sealed and row.params == SEALED.params
-    assert row.pending_secret == NEW_KEY.sealed and row.pending_params == NEW_KEY.params
+    assert row.active and [d.name for d in row.devices] == ["phone", "tablet"]
+    assert device(row).secret == SEALED.sealed and device(row).active
+    tablet = device(row, "tablet")
+    assert tablet.secret == NEW_KEY.sealed and not tablet.active and tablet.params == NEW_KEY.params
 
 
-def test_activate_pending_makes_the_new_key_the_one_in_use(backend: Backend) -> None:
+def test_begin_device_takes_the_place_of_a_pending_one_of_the_same_name(backend: Backend) -> None:
+    add_user(backend, "alice")
     with backend.transaction():
-        backend.take_over("alice", None, Brought(SEALED, 50, 8, [b"o" * 32]), 1.0)
-        backend.record_failure(current(backend), FAILED, 1030.0)
-        backend.record_success(current(backend), LockState(0, None, False, 9), 1040.0, drift=3)
-        backend.begin_pending("alice", current(backend), NEW_KEY, 1050.0)
-        backend.activate_pending(current(backend), 77, 1060.0, [b"n" * 32])
+        backend.begin_device("alice", current(backend), "tablet", SEALED, 5.0)
+        backend.begin_device("alice", current(backend), "Tablet", NEW_KEY, 6.0)
+        backend.begin_device("alice", current(backend), "watch", SEALED, 7.0)
     row = read(backend)
-    assert row.secret == NEW_KEY.sealed and row.params == NEW_KEY.params
-    assert row.pending_secret is None and row.pending_since is None
-    assert (row.last_step, row.drift, row.totp_window, row.enrolled_at) == (77, 0, None, 1060.0)
-    assert row.lock == LockState(0, None, False, 0, ())
+    assert [d.name for d in row.devices] == ["phone", "Tablet", "watch"]
+    assert device(row, "tablet").secret == NEW_KEY.sealed
+
+
+def test_an_account_not_yet_active_has_one_set_up_at_a_time(backend: Backend) -> None:
+    with backend.transaction():
+        backend.begin_device("alice", None, "phone", SEALED, 5.0)
+        backend.begin_device("alice", current(backend), "tablet", NEW_KEY, 6.0)
+    assert [d.name for d in read(backend).devices] == ["tablet"]
+
+
+def test_a_renewal_takes_the_place_of_an_earlier_renewal_only(backend: Backend) -> None:
+    add_user(backend, "alice")
+    with backend.transaction():
+        backend.begin_device("alice", current(backend), "tablet", SEALED, 5.0)
+        backend.begin_device("alice", current(backend), "phone 2", SEALED, 6.0, renews=True)
+        backend.begin_device("alice", current(backend), "phone 3", NEW_KEY, 7.0, renews=True)
+    row = read(backend)
+    assert [d.name for d in row.devices] == ["phone", "tablet", "phone 3"]
+    assert device(row, "phone 3").renews and not device(row, "tablet").renews
+
+
+def test_activate_device_adds_a_device_and_keeps_the_account_as_it_was(backend: Backend) -> None:
+    add_user(backend, "alice", [b"o" * 32])
+    with backend.transaction():
+        backend.record_failure(current(backend), FAILED, 1030.0)
+        backend.begin_device("alice", current(backend), "tablet", NEW_KEY, 1040.0)
+        row = current(backend)
+        backend.activate_device(row, device(row, "tablet"), 77, 1050.0, None)
+    row = read(backend)
+    tablet = device(row, "tablet")
+    assert tablet.active and (tablet.confirmed_at, tablet.last_step) == (1050.0, 77)
+    assert device(row).active and device(row).last_step is None
+    assert row.lock == FAILED and row.enrolled_at == 1.0
+    assert codes(backend) == [(b"o" * 32, None)]
+
+
+def test_activate_device_of_a_renewal_is_a_new_start(backend: Backend) -> None:
+    with backend.transaction():
+        backend.take_over("alice", None, Brought([BroughtDevice("phone", SEALED, 50, 8)]), 1.0)
+        backend.begin_device("alice", current(backend), "tablet", SEALED, 2.0)
+        backend.record_failure(current(backend), FAILED, 1030.0)
+        backend.begin_device("alice", current(backend), "phone 2", NEW_KEY, 1050.0, renews=True)
+        row = current(backend)
+        backend.activate_device(row, device(row, "phone 2"), 77, 1060.0, [b"n" * 32])
+    row = read(backend)
+    [renewed] = row.devices
+    assert (renewed.name, renewed.secret, renewed.params) == (
+        "phone 2",
+        NEW_KEY.sealed,
+        NEW_KEY.params,
+    )
+    assert (renewed.last_step, renewed.drift, renewed.totp_window, renewed.renews) == (
+        77,
+        0,
+        None,
+        False,
+    )
+    assert row.enrolled_at == 1060.0 and row.lock == LockState(0, None, False, 0, ())
     assert codes(backend) == [(b"n" * 32, None)]
 
 
-def test_activate_pending_needs_a_pending_key(backend: Backend) -> None:
+def test_activate_device_needs_a_pending_device(backend: Backend) -> None:
     row = add_user(backend, "alice")
     with pytest.raises(Conflict), backend.transaction():
-        backend.activate_pending(row, 77, 2.0, [])
+        backend.activate_device(row, device(row), 77, 2.0, [])
     assert read(backend) == row
 
 
 def test_take_over_makes_an_account_active_at_once(backend: Backend) -> None:
+    brought = Brought([BroughtDevice("oath", NEW_KEY, 42, 8)], [b"a" * 32])
     with backend.transaction():
-        backend.take_over("alice", None, Brought(NEW_KEY, 42, 8, [b"a" * 32]), 3.0)
+        backend.take_over("alice", None, brought, 3.0)
     row = read(backend)
-    assert row.active and row.secret == NEW_KEY.sealed and row.params == NEW_KEY.params
-    assert (row.last_step, row.totp_window, row.enrolled_at, row.created_at) == (42, 8, 3.0, 3.0)
+    oath = device(row, "oath")
+    assert row.active and oath.secret == NEW_KEY.sealed and oath.params == NEW_KEY.params
+    assert (oath.last_step, oath.totp_window, row.enrolled_at, row.created_at) == (42, 8, 3.0, 3.0)
     assert codes(backend) == [(b"a" * 32, None)]
     with pytest.raises(Conflict), backend.transaction():
-        backend.take_over("alice", None, Brought(SEALED, None, None, []), 4.0)
+        backend.take_over("alice", None, Brought([BroughtDevice("phone", SEALED)]), 4.0)
 
 
-def test_take_over_replaces_key_set_up_counts_and_codes(backend: Backend) -> None:
-    add_user(backend, "alice", [b"o" * 32])
+def test_take_over_replaces_devices_set_up_counts_and_codes(backend: Backend) -> None:
+    add_user(backend, "alice", [b"o" * 32], devices=("phone", "tablet"))
     with backend.transaction():
         backend.record_failure(current(backend), FAILED, 1030.0)
-        backend.begin_pending("alice", current(backend), SEALED, 1040.0)
-        row = current(backend)
-        new_codes = [b"b" * 32]
-        backend.take_over("alice", row, Brought(NEW_KEY, 9, None, new_codes), 1050.0)
+        backend.begin_device("alice", current(backend), "watch", SEALED, 1040.0)
+        brought = Brought([BroughtDevice("google-authenticator", NEW_KEY, 9)], [b"b" * 32])
+        backend.take_over("alice", current(backend), brought, 1050.0)
     row = read(backend)
-    assert row.secret == NEW_KEY.sealed and row.pending_secret is None
-    assert (row.last_step, row.drift, row.enrolled_at) == (9, 0, 1050.0)
+    [imported] = row.devices
+    assert imported.name == "google-authenticator" and imported.secret == NEW_KEY.sealed
+    assert (imported.last_step, imported.drift, row.enrolled_at) == (9, 0, 1050.0)
     assert row.lock == LockState(0, None, False, 0, ())
     assert codes(backend) == [(b"b" * 32, None)]
 
@@ -191,21 +279,37 @@ def test_record_failure_keeps_the_whole_lock_state(backend: Backend) -> None:
     assert read(backend).lock == hard
 
 
-def test_record_success_spends_its_step_and_keeps_what_it_does_not_forgive(
-    backend: Backend,
-) -> None:
-    add_user(backend, "alice")
+def test_record_success_spends_the_step_of_its_device_only(backend: Backend) -> None:
+    add_user(backend, "alice", devices=("phone", "tablet"))
     with backend.transaction():
         backend.record_failure(current(backend), FAILED, 1030.0)
-        backend.record_success(current(backend), LockState(0, None, False, 7), 1040.0, step=34)
+        backend.record_success(
+            current(backend), LockState(0, None, False, 7), 1040.0, device="phone", step=34
+        )
     row = read(backend)
-    assert row.lock == LockState(0, None, False, 7, ())
-    assert (row.last_step, row.drift, row.last_success) == (34, 0, 1040.0)
+    assert row.lock == LockState(0, None, False, 7, ()) and row.last_success == 1040.0
+    assert (device(row).last_step, device(row).drift, device(row).last_used) == (34, 0, 1040.0)
+    assert (device(row, "tablet").last_step, device(row, "tablet").last_used) == (None, None)
     with backend.transaction():
-        backend.record_success(row, LockState(0, None, False, 7), 1050.0, step=40, drift=-2)
+        backend.record_success(
+            row, LockState(0, None, False, 7), 1050.0, device="tablet", step=40, drift=-2
+        )
         backend.record_success(current(backend), LockState(0, None, False, 7), 1060.0)
     row = read(backend)
-    assert (row.last_step, row.drift, row.last_success) == (40, -2, 1060.0)  # a recovery code
+    tablet = device(row, "tablet")
+    assert (tablet.last_step, tablet.drift, tablet.last_used) == (40, -2, 1050.0)
+    assert device(row).last_step == 34 and row.last_success == 1060.0  # a recovery code
+
+
+def test_record_success_of_a_device_gone_meanwhile_is_a_conflict(backend: Backend) -> None:
+    add_user(backend, "alice", devices=("phone", "tablet"))
+    with backend.transaction():
+        backend.begin_device("alice", current(backend), "watch", SEALED, 2.0)
+    row = read(backend)
+    for gone in ("watch", "laptop"):  # pending, and not there at all
+        with pytest.raises(Conflict), backend.transaction():
+            backend.record_success(row, LockState(0, None, False), 3.0, device=gone, step=9)
+        assert read(backend) == row
 
 
 def test_record_success_says_on_which_host(backend: Backend, rival: Backend) -> None:
@@ -227,23 +331,48 @@ def test_clear_lock_starts_both_counts_afresh(backend: Backend) -> None:
     assert read(backend).lock == LockState(0, None, False, 0, ())
 
 
+def test_rename_device_keeps_its_key_and_steps(backend: Backend) -> None:
+    add_user(backend, "alice", devices=("phone", "tablet"))
+    with backend.transaction():
+        backend.record_success(
+            current(backend), LockState(0, None, False), 5.0, device="phone", step=12
+        )
+        before = device(current(backend))
+        backend.rename_device(current(backend), "phone", "old phone")
+    row = read(backend)
+    assert row.device("phone") is None
+    assert device(row, "old phone") == replace(before, name="old phone")
+    with pytest.raises(Conflict), backend.transaction():
+        backend.rename_device(current(backend), "phone", "new phone")  # no longer there
+
+
+def test_remove_device_removes_that_one_only(backend: Backend) -> None:
+    add_user(backend, "alice", [b"a" * 32], devices=("phone", "tablet"))
+    with backend.transaction():
+        backend.remove_device(current(backend), "phone")
+    row = read(backend)
+    assert [d.name for d in row.devices] == ["tablet"] and row.active
+    assert codes(backend) == [(b"a" * 32, None)]
+    with pytest.raises(Conflict), backend.transaction():
+        backend.remove_device(current(backend), "phone")
+
+
 def test_reseal_replaces_the_sealed_keys_and_nothing_else(backend: Backend) -> None:
     add_user(backend, "alice", [b"a" * 32])
     codes_before = codes(backend)
     with backend.transaction():
         backend.record_failure(current(backend), FAILED, 1.0)
-        backend.begin_pending("alice", current(backend), NEW_KEY, 2.0)
+        backend.begin_device("alice", current(backend), "tablet", NEW_KEY, 2.0)
         before = current(backend)
-        backend.reseal(before, b"the key, sealed again", b"the new key, sealed again")
+        sealed = {"phone": b"the key, sealed again", "tablet": b"the new key, sealed again"}
+        backend.reseal(before, sealed)
     after = read(backend)
-    assert (after.secret, after.pending_secret) == (
-        b"the key, sealed again",
-        b"the new key, sealed again",
-    )
-    unchanged = ("secret", "pending_secret", "version")
-    for name in UserRow.__dataclass_fields__:
-        if name not in unchanged:
-            assert getattr(after, name) == getattr(before, name), name
+    assert {d.name: d.secret for d in after.devices} == sealed
+    for was, now in zip(before.devices, after.devices, strict=True):
+        assert replace(was, secret=now.secret) == now
+    unchanged = set(UserRow.__dataclass_fields__) - {"devices", "version"}
+    for name in unchanged:
+        assert getattr(after, name) == getattr(before, name), name
     assert after.version > before.version and codes(backend) == codes_before
 
 
@@ -268,24 +397,43 @@ def test_a_recovery_code_is_spent_once(backend: Backend) -> None:
         assert backend.unused_recovery_count("alice") == 1
 
 
-def test_delete_user_takes_the_codes_with_it(backend: Backend) -> None:
-    add_user(backend, "alice", [b"x" * 32])
+def test_delete_user_takes_the_devices_and_codes_with_it(backend: Backend) -> None:
+    add_user(backend, "alice", [b"x" * 32], devices=("phone", "tablet"))
     with backend.transaction():
         backend.delete_user(current(backend))
         assert backend.get_user("alice") is None
         assert backend.recovery_codes("alice") == []
+    with backend.transaction():  # the same name enrolled again starts with nothing of before
+        backend.begin_device("alice", None, "phone", NEW_KEY, 9.0)
+        assert [d.secret for d in current(backend).devices] == [NEW_KEY.sealed]
+
+
+def test_two_accounts_may_name_their_devices_alike(backend: Backend) -> None:
+    add_user(backend, "alice")
+    add_user(backend, "bob")
+    with backend.transaction():
+        backend.record_success(
+            current(backend), LockState(0, None, False), 5.0, device="phone", step=3
+        )
+    assert device(read(backend, "bob")).last_step is None
 
 
 # --- every write is conditional on the row as read ------------------------------------
 
 WRITES: dict[str, Callable[[Backend, UserRow], None]] = {
-    "begin_pending": lambda s, row: s.begin_pending(row.name, row, NEW_KEY, 9.0),
-    "activate_pending": lambda s, row: s.activate_pending(row, 5, 9.0, []),
-    "take_over": lambda s, row: s.take_over(row.name, row, Brought(NEW_KEY), 9.0),
-    "record_success": lambda s, row: s.record_success(row, LockState(0, None, False), 9.0, step=5),
+    "begin_device": lambda s, row: s.begin_device(row.name, row, "watch", NEW_KEY, 9.0),
+    "activate_device": lambda s, row: s.activate_device(row, device(row, "tablet"), 5, 9.0, []),
+    "take_over": lambda s, row: s.take_over(
+        row.name, row, Brought([BroughtDevice("oath", NEW_KEY)]), 9.0
+    ),
+    "record_success": lambda s, row: s.record_success(
+        row, LockState(0, None, False), 9.0, device="phone", step=5
+    ),
     "record_failure": lambda s, row: s.record_failure(row, FAILED, 9.0),
     "clear_lock": lambda s, row: s.clear_lock(row),
-    "reseal": lambda s, row: s.reseal(row, b"sealed again", None),
+    "rename_device": lambda s, row: s.rename_device(row, "phone", "old phone"),
+    "remove_device": lambda s, row: s.remove_device(row, "tablet"),
+    "reseal": lambda s, row: s.reseal(row, {"phone": b"sealed again"}),
     "replace_recovery_codes": lambda s, row: s.replace_recovery_codes(row, [b"n" * 32], 9.0),
     "delete_user": lambda s, row: s.delete_user(row),
 }
@@ -297,7 +445,7 @@ def test_a_write_on_a_stale_row_is_a_conflict_and_changes_nothing(
 ) -> None:
     add_user(backend, "alice", [b"x" * 32])
     with backend.transaction():
-        backend.begin_pending("alice", current(backend), SEALED, 2.0)
+        backend.begin_device("alice", current(backend), "tablet", SEALED, 2.0)
     stale = read(rival)
     with backend.transaction():
         backend.record_failure(current(backend), FAILED, 3.0)  # someone else wrote meanwhile
@@ -313,7 +461,7 @@ def test_a_write_on_a_stale_row_is_a_conflict_and_changes_nothing(
 def test_every_write_moves_the_version_on(backend: Backend, write: str) -> None:
     add_user(backend, "alice")
     with backend.transaction():
-        backend.begin_pending("alice", current(backend), SEALED, 2.0)
+        backend.begin_device("alice", current(backend), "tablet", SEALED, 2.0)
     before = read(backend)
     with backend.transaction():
         WRITES[write](backend, before)
@@ -353,11 +501,27 @@ def test_two_connections_spending_the_same_step_get_one_winner(
     seen = [read(backend), read(rival)]  # both see step 101 unused
 
     def spend(row: UserRow) -> Callable[[Backend], None]:
-        return lambda store: store.record_success(row, LockState(0, None, False), 9.0, step=101)
+        return lambda store: store.record_success(
+            row, LockState(0, None, False), 9.0, device="phone", step=101
+        )
 
     assert race([(backend, spend(seen[0])), (rival, spend(seen[1]))]) == ["conflict", "won"]
     row = read(backend)
-    assert row.last_step == 101 and row.version == seen[0].version + 1
+    assert device(row).last_step == 101 and row.version == seen[0].version + 1
+
+
+def test_two_connections_adding_one_name_in_two_cases_get_one_winner(
+    backend: Backend, rival: Backend
+) -> None:
+    """The table's key is exact, the account's names are not: the account's row decides."""
+    add_user(backend, "alice")
+    seen = read(backend)
+
+    def add(name: str) -> Callable[[Backend], None]:
+        return lambda store: store.begin_device("alice", seen, name, NEW_KEY, 9.0)
+
+    assert race([(backend, add("Tablet")), (rival, add("tablet"))]) == ["conflict", "won"]
+    assert len(read(backend).devices) == 2
 
 
 def test_two_connections_spending_the_same_recovery_code_get_one_winner(
@@ -415,19 +579,39 @@ def test_every_earlier_schema_is_migrated_with_its_rows(
             assert store.user_names() == []
         return
     alice = read(store)
-    assert alice.active and alice.secret == OLD_ALICE["secret"]
-    assert alice.params == TotpParams() and alice.last_step == OLD_ALICE["last_step"]
+    [phone] = alice.devices  # the account's one key became its one device
+    assert alice.active and phone.name == "phone" and phone.secret == OLD_ALICE["secret"]
+    assert phone.params == TotpParams() and phone.last_step == OLD_ALICE["last_step"]
+    assert phone.confirmed_at == OLD_ALICE["enrolled_at"] and phone.totp_window is None
     # Failures counted before the lifetime count existed still count toward the hard lock.
     assert alice.lock == LockState(7, None, False, 7, ())
-    assert alice.totp_window is None  # the policy's, as before
     assert codes(store) == [(OLD_DIGEST, None)]
     bob = read(store, "bob")
-    assert not bob.active and bob.pending_secret == b"pending"
+    [pending] = bob.devices  # a set-up begun: a device to confirm
+    assert not bob.active and pending.secret == b"pending" and not pending.active
     with store.transaction():  # and every write works on what was migrated
-        store.activate_pending(bob, 5, 9.0, [])
+        store.activate_device(bob, pending, 5, 9.0, [])
         store.record_failure(alice, FAILED, 9.0)
         store.set_meta("key_fingerprint", b"x")
     assert read(store).lock == FAILED and read(store, "bob").active
+    carol = read(store, "carol")
+    assert [(d.name, d.secret, d.active, d.renews) for d in carol.devices] == [
+        ("phone", OLD_CAROL_KEYS[0], True, False),
+        ("phone 2", OLD_CAROL_KEYS[1], False, True),  # replaces the phone once confirmed
+    ]
+    phone, renewal = carol.devices
+    assert phone.params == TotpParams("SHA256", 8, 60) and renewal.params == TotpParams()
+    assert (phone.last_step, phone.drift, phone.last_used, phone.confirmed_at) == (
+        200,
+        -2,
+        40.0,
+        3.0,
+    )
+    assert (renewal.added_at, renewal.last_step) == (50.0, None)
+    with store.transaction():
+        alice = current(store)
+        store.record_success(alice, LockState(0, None, False), 10.0, device="phone", step=101)
+    assert device(read(store)).last_step == 101
     connect()  # opened again: nothing left to migrate
     assert database.schema_version() == database.latest
 

@@ -220,7 +220,7 @@ def test_a_row_locked_elsewhere_past_the_lock_timeout_is_unavailable(
     store = stores(postgres_database.conninfo, lock_timeout=0.2)
     row = add_user(store, "alice")
     with psycopg.connect(postgres_database.socket_conninfo) as holder:
-        holder.execute("UPDATE users SET drift = 1 WHERE name = 'alice'")  # and not committed
+        holder.execute("UPDATE users SET strikes = 1 WHERE name = 'alice'")  # and not committed
         with pytest.raises(StoreUnavailable, match="lock timeout"), store.transaction():
             store.record_failure(row, LockState(1, None, False, 1), 2.0)
         holder.rollback()
