@@ -480,7 +480,7 @@ def bulk_load(
     a real system account per user (NSS), and these names have none.
     """
     from twofad.keyfile import load_or_create
-    from twofad.store import Brought, SealedSecret, Store
+    from twofad.store import Brought, BroughtDevice, SealedSecret, Store
     from twofad.totp import TotpParams
 
     assert not daemon.alive(), "bulk loading needs the daemon stopped"
@@ -496,7 +496,7 @@ def bulk_load(
                     keys.recovery_digest(name, secrets.token_hex(6)) for _ in range(recovery_codes)
                 ]
                 sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA1", 6, PERIOD))
-                store.take_over(name, None, Brought(sealed, None, None, digests), now)
+                store.take_over(name, None, Brought([BroughtDevice("phone", sealed)], digests), now)
     finally:
         store.close()
     return time.perf_counter() - started

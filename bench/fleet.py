@@ -124,7 +124,7 @@ def pg_bulk_load(conninfo: str, key_file: Path, users: Sequence[tuple[str, str]]
     file (created here, as the first daemon would), the row and 8 recovery code digests
     by PostgresStore.take_over. The seconds it took."""
     from twofad.keyfile import load_or_create
-    from twofad.store import Brought, SealedSecret
+    from twofad.store import Brought, BroughtDevice, SealedSecret
     from twofad.store.postgres import PostgresStore
     from twofad.totp import TotpParams
 
@@ -141,7 +141,8 @@ def pg_bulk_load(conninfo: str, key_file: Path, users: Sequence[tuple[str, str]]
                 for name, secret in users[start : start + 1000]:
                     digests = [keys.recovery_digest(name, secrets.token_hex(6)) for _ in range(8)]
                     sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA1", 6, c.PERIOD))
-                    store.take_over(name, None, Brought(sealed, recovery_digests=digests), now)
+                    phone = BroughtDevice("phone", sealed)
+                    store.take_over(name, None, Brought([phone], digests), now)
     finally:
         store.close()
     return time.perf_counter() - started
