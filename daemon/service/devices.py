@@ -34,6 +34,7 @@ def described(device: DeviceRow) -> dict[str, Any]:
         "algorithm": device.algorithm,
         "digits": device.digits,
         "period": device.period,
+        "drift": device.drift,  # steps its clock is off, as a resync measured
         "renews": device.renews,
     }
 

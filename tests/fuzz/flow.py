@@ -155,6 +155,8 @@ class ScriptedDaemon:
                 self.granted = True
             raise reply
         if isinstance(reply, RequestFailed):
+            if reply.code == p.UNAVAILABLE and self.fail_open:
+                self.granted = True  # the store out of reach: the outage fail= is for
             raise reply
         if (
             (op == "check" and reply.get("action") == p.SKIP)

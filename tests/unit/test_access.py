@@ -79,11 +79,23 @@ EXPECTED: dict[str, tuple[Grant | str, ...]] = {
     "import":               (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
     "diagnose":             (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
     "keys.reseal":          (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
+    "device.list":          (R,   A,        S,        S,           NO_OWN,   NO_OWN),
+    "device.add":           (R,   A,        Sc,       Sc,          NO_OWN,   NO_OWN),
+    "device.rename":        (R,   A,        S,        S,           NO_OWN,   NO_OWN),
+    "device.remove":        (R,   A,        Sc,       Sc,          NO_OWN,   NO_OWN),
 }
 # fmt: on
 
 # A value for each field an operation may require, so every request is a valid one.
-SAMPLE = {"code": "123456", "code1": "123456", "code2": "654321", "text": "{}", "secret": "A" * 32}
+SAMPLE = {
+    "code": "123456",
+    "code1": "123456",
+    "code2": "654321",
+    "text": "{}",
+    "secret": "A" * 32,
+    "device": "tablet",
+    "new_name": "old tablet",
+}
 
 
 @pytest.fixture

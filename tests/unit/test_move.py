@@ -1,5 +1,5 @@
-"""Moving accounts between stores: each with its key sealed anew, its spent step and its
-unused recovery codes; nothing the target has already is overwritten."""
+"""Moving accounts between stores: each device with its key sealed anew and its spent
+step, and the unused recovery codes; nothing the target has already is overwritten."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from twofad import move
 from twofad.keys import Keys
-from twofad.store import Brought, SealedSecret, Store
+from twofad.store import Brought, BroughtDevice, SealedSecret, Store
 from twofad.totp import TotpParams
 
 HOST = Keys.from_master(b"h" * 32)
@@ -20,11 +20,18 @@ def stores(tmp_path: Path) -> tuple[Store, Store]:
     return Store(str(tmp_path / "host.db")), Store(str(tmp_path / "fleet.db"))
 
 
-def active(store: Store, keys: Keys, name: str, secret: str = SECRET, step: int = 7) -> None:
+def active(
+    store: Store, keys: Keys, name: str, secret: str = SECRET, step: int = 7, *more: str
+) -> None:
+    """An account with a phone of `secret` (and a device per key in `more`)."""
     with store.transaction():
         sealed = SealedSecret(keys.seal(name, secret), TotpParams("SHA256", 8, 60))
+        devices = [BroughtDevice("phone", sealed, step, 2, last_used=3.0, drift=-1)]
+        for number, key in enumerate(more, start=2):
+            other = SealedSecret(keys.seal(name, key), TotpParams())
+            devices.append(BroughtDevice(f"device {number}", other, step + number))
         digests = [keys.recovery_digest(name, "k7pq3xmd9wtr")]
-        store.take_over(name, None, Brought(sealed, step, 2, digests), 1.0)
+        store.take_over(name, None, Brought(devices, digests), 1.0)
 
 
 def test_an_account_moves_with_its_key_step_tolerance_and_codes(tmp_path: Path) -> None:
@@ -35,26 +42,41 @@ def test_an_account_moves_with_its_key_step_tolerance_and_codes(tmp_path: Path) 
     assert report.codes_under_older_keys == ["alice"]  # hashed under the host's key
     with fleet.transaction():
         row = fleet.get_user("alice")
-        assert row is not None and row.secret is not None
-        assert FLEET.sealed_with_current(row.secret)
-        assert FLEET.unseal("alice", row.secret) == SECRET
-        assert (row.last_step, row.totp_window, row.params) == (
+        assert row is not None and [d.name for d in row.devices] == ["phone"]
+        [phone] = row.devices
+        assert FLEET.sealed_with_current(phone.secret)
+        assert FLEET.unseal("alice", phone.secret) == SECRET
+        assert (phone.last_step, phone.totp_window, phone.params) == (
             7,
             2,
             TotpParams("SHA256", 8, 60),
         )
+        assert (phone.last_used, phone.drift) == (3.0, -1)
         assert fleet.unused_recovery_count("alice") == 1
+
+
+def test_every_device_of_an_account_moves(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    active(host, HOST, "alice", SECRET, 7, OTHER)
+    assert move.move(host, fleet, FLEET, 5.0).results == {"alice": move.MOVED}
+    with fleet.transaction():
+        row = fleet.get_user("alice")
+        assert row is not None
+        moved = {d.name: (FLEET.unseal("alice", d.secret), d.last_step) for d in row.devices}
+    assert moved == {"phone": (SECRET, 7), "device 2": (OTHER, 9)}
 
 
 def test_a_key_being_set_up_moves_too(tmp_path: Path) -> None:
     host, fleet = stores(tmp_path)
     with host.transaction():
-        host.begin_pending("bob", None, SealedSecret(HOST.seal("bob", SECRET), TotpParams()), 1.0)
+        sealed = SealedSecret(HOST.seal("bob", SECRET), TotpParams())
+        host.begin_device("bob", None, "phone", sealed, 1.0)
     assert move.move(host, fleet, FLEET, 5.0).results == {"bob": move.MOVED}
     with fleet.transaction():
         row = fleet.get_user("bob")
-        assert row is not None and not row.active and row.pending_secret is not None
-        assert FLEET.unseal("bob", row.pending_secret) == SECRET
+        assert row is not None and not row.active
+        [pending] = row.pending_devices
+        assert FLEET.unseal("bob", pending.secret) == SECRET
 
 
 def test_what_the_store_has_already_is_never_overwritten(tmp_path: Path) -> None:
@@ -67,8 +89,8 @@ def test_what_the_store_has_already_is_never_overwritten(tmp_path: Path) -> None
     assert report.results == {"alice": move.ALREADY_THERE, "carol": move.LEFT_ALONE}
     with fleet.transaction():
         carol = fleet.get_user("carol")
-        assert carol is not None and carol.last_step == 99
-        assert FLEET.unseal("carol", carol.secret or b"") == OTHER
+        assert carol is not None and carol.devices[0].last_step == 99
+        assert FLEET.unseal("carol", carol.devices[0].secret) == OTHER
 
 
 def test_a_key_the_ring_cannot_open_is_reported_and_not_moved(tmp_path: Path) -> None:

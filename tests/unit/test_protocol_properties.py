@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pam_twofa import protocol as p
+from pam_twofa.vocabulary import MAX_DEVICE_NAME
 
 # --- arbitrary input ---------------------------------------------------------------------
 
@@ -201,6 +203,11 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
     p.validate_policy_text: st.text(max_size=2000),
     p.validate_label: st.text(PRINTABLE, min_size=1, max_size=255).filter(str.isprintable),
     p.validate_expires: st.floats(0, 2.0**52, allow_nan=False, allow_infinity=False),
+    # NFC already, so the name decodes as it was encoded
+    p.validate_device_name: st.text(PRINTABLE, min_size=1, max_size=MAX_DEVICE_NAME)
+    .map(lambda name: unicodedata.normalize("NFC", name))
+    .filter(lambda name: 0 < len(name) <= MAX_DEVICE_NAME)
+    .filter(lambda name: name.isprintable() and name == name.strip()),
 }
 
 

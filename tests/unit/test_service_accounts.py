@@ -23,7 +23,10 @@ def test_status_reports_lock_and_counts(service: Service, clock: Clock) -> None:
     assert (status["state"], status["enrollment"]) == ("locked", "active")
     assert status["locked"] is True and status["retry_after"] == 20
     assert status["recovery_codes_left"] == 8
-    assert (status["algorithm"], status["digits"], status["period"]) == ("SHA1", 6, 30)
+    [phone] = status["devices"]
+    assert (phone["name"], phone["state"]) == ("phone", "active")
+    assert (phone["algorithm"], phone["digits"], phone["period"]) == ("SHA1", 6, 30)
+    assert "secret" not in phone  # a listing never shows a key
     assert [s["user"] for s in service.list_users()["users"]] == ["alice"]
 
 

@@ -43,7 +43,7 @@ def test_a_store_too_busy_to_win_is_an_internal_error_not_a_loop(service: Servic
 
 def test_an_operation_that_fails_leaves_nothing_behind(service: Service) -> None:
     def half_done(now: float) -> None:
-        service.store.begin_pending("alice", None, SEALED, now)
+        service.store.begin_device("alice", None, "phone", SEALED, now)
         raise ServiceError(p.BAD_REQUEST, "changed my mind")
 
     with pytest.raises(ServiceError):

@@ -57,8 +57,8 @@ def test_per_user_parameters_are_fixed_at_enrollment(service: Service, clock: Cl
     service.policy = Policy(issuer="x", totp=totp.TotpParams("SHA256", 8, 60))
     # The pending secret keeps the parameters its QR code announced.
     service.enroll_confirm("alice", code(secret, clock))
-    status = service.status("alice")
-    assert (status["algorithm"], status["digits"]) == ("SHA1", 6)
+    [phone] = service.status("alice")["devices"]
+    assert (phone["algorithm"], phone["digits"]) == ("SHA1", 6)
 
 
 # --- confirming it ----------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_reset_keeps_the_old_key_until_the_new_one_is_confirmed(
 def test_import_activates_at_once_with_scratch_codes(service: Service, clock: Clock) -> None:
     secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"  # 26 characters: google-authenticator's 128 bits
     reply = service.import_secret("bob", secret, PARAMS, ["12345678", "87654321"])
-    assert reply == {"user": "bob", "state": "active", "recovery_codes": 2}
+    assert reply == {"user": "bob", "state": "active", "device": "imported", "recovery_codes": 2}
     assert service.check("bob")["action"] == p.PROMPT
     assert service.verify("bob", code(secret, clock))["result"] == p.ACCEPTED
     assert service.verify("bob", "1234 5678")["result"] == p.ACCEPTED
@@ -143,7 +143,7 @@ def test_importing_the_same_key_again_changes_nothing(service: Service, clock: C
     secret = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
     service.import_secret("bob", secret, PARAMS, ["12345678"])
     again = service.import_secret("bob", secret, PARAMS, ["87654321"])
-    assert again == {"user": "bob", "state": "active", "unchanged": True}
+    assert again == {"user": "bob", "state": "active", "device": "imported", "unchanged": True}
     assert service.verify("bob", "12345678")["result"] == p.ACCEPTED  # the first codes stay
     other = totp.TotpParams("SHA1", 8, 30)
     with pytest.raises(ServiceError) as refused:  # the same key, made into other codes

@@ -64,7 +64,11 @@ def test_a_locked_user_is_told_so_before_the_prompt(service: Service, clock: Clo
 def test_accepts_the_current_code_once(service: Service, clock: Clock) -> None:
     secret, _ = enroll(service, clock)
     current = code(secret, clock)
-    assert service.verify("alice", current) == {"result": p.ACCEPTED, "method": "totp"}
+    assert service.verify("alice", current) == {
+        "result": p.ACCEPTED,
+        "method": "totp",
+        "device": "phone",
+    }
     assert service.verify("alice", current)["result"] == p.REPLAYED
 
 
@@ -215,10 +219,10 @@ def test_resync_finds_a_drifted_clock_and_centres_the_window(
     # The phone runs 5 minutes (10 steps) fast.
     assert service.verify("alice", code(secret, clock, 10))["result"] == p.REJECTED
     reply = service.resync("alice", code(secret, clock, 11), code(secret, clock, 12))
-    assert reply == {"result": p.ACCEPTED, "drift": 12}
+    assert reply == {"result": p.ACCEPTED, "drift": 12, "device": "phone"}
     clock.advance(60)
     assert service.verify("alice", code(secret, clock, 12))["result"] == p.ACCEPTED
-    assert service.status("alice")["drift"] == 12
+    assert service.status("alice")["devices"][0]["drift"] == 12
 
 
 def test_resync_needs_consecutive_codes_within_ten_minutes(service: Service, clock: Clock) -> None:
@@ -232,7 +236,7 @@ def test_resync_needs_consecutive_codes_within_ten_minutes(service: Service, clo
         == p.REJECTED
     )
     assert service.status("alice")["failures"] == 2
-    assert service.status("alice")["drift"] == 0
+    assert service.status("alice")["devices"][0]["drift"] == 0
 
 
 @pytest.mark.parametrize("period", [15, 60, 120])
