@@ -2,7 +2,8 @@
 
 Each handler sends one request (enroll.begin, status, verify, ...) and prints its answer
 for a person or, with --json, for a program; COMMANDS lists them with their arguments,
-in the order --help shows them. Who may do which is the daemon's to decide.
+in the order --help shows them. Who may do which is the daemon's to decide. The
+`device` commands are twofa's too (_devices).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 
 from ..client import Client
 from ..vocabulary import PENDING, STATE_LABELS
-from . import _common, _delivery
+from . import _common, _delivery, _devices
 from ._common import Command, arg
 from .asuser import Person
 
@@ -39,18 +40,26 @@ def _begin(
     client: Client, args: argparse.Namespace, *, replace: bool, code: str | None = None
 ) -> int:
     """A new pending key: shown, and on a terminal confirmed there and then."""
-    data = client.request("enroll.begin", user=args.user, replace=replace or None, code=code)
+    device = _devices.checked_name(args.device) if args.device else None
+    data = client.request(
+        "enroll.begin", user=args.user, replace=replace or None, code=code, device=device
+    )
     if args.json:
-        _common.print_json({key: data[key] for key in ENROLLMENT_KEYS})
+        _common.print_json({key: data[key] for key in (*ENROLLMENT_KEYS, "device")})
         return 0
     _delivery.show_enrollment(data)
     print()
     if replace:
-        print("The current key keeps working until this one is confirmed.")
+        print(
+            "The current devices keep working until this key is confirmed; then it replaces them."
+        )
     if not _delivery.on_terminal():
-        print(f"Then confirm with: twofactl confirm {args.user} CODE")
+        confirm = f"twofactl confirm {args.user} CODE"
+        if device or replace:  # another device may be pending: say which
+            confirm = _devices.confirm_command(SIDE, args, str(data["device"]))
+        print(f"Then confirm with: {confirm}")
         return 0
-    confirmed = _delivery.confirm_interactively(client, args.user)
+    confirmed = _delivery.confirm_interactively(client, args.user, device=data.get("device"))
     if confirmed is None:
         return _common.fail("twofactl", "not confirmed; the new key stays pending")
     print(f"Two-step verification is now active for {args.user} with this key.")
@@ -59,12 +68,23 @@ def _begin(
 
 
 def _confirm(client: Client, args: argparse.Namespace) -> int:
-    data = client.request("enroll.confirm", user=args.user, code=args.code)
+    """A pending key switched on: a first set-up (recovery codes come), or a device added."""
+    device = _devices.checked_name(args.device) if args.device else None
+    data = _devices.request(
+        SIDE, client, args, "enroll.confirm", user=args.user, code=args.code, device=device
+    )
+    codes = data.get("recovery_codes")
     if args.json:
-        _common.print_json({"user": data["user"], "recovery_codes": data["recovery_codes"]})
+        shown = {key: data.get(key) for key in ("user", "device", "state")}
+        if codes is not None:
+            shown["recovery_codes"] = codes
+        _common.print_json(shown)
+        return 0
+    if codes is None:
+        print(f"{data.get('device')} of {args.user} is now active: its codes log in.")
         return 0
     print(f"Two-step verification is now active for {args.user}.")
-    _delivery.show_recovery_codes(data["recovery_codes"])
+    _delivery.show_recovery_codes(codes)
     return 0
 
 
@@ -92,7 +112,19 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _common.print_json(statuses)
         return 0
-    rows = [("USER", "STATE", "RULE", "ENROLLED", "LAST LOGIN", "FAILURES", "STRIKES", "LOCK")]
+    rows = [
+        (
+            "USER",
+            "STATE",
+            "RULE",
+            "DEVICES",
+            "ENROLLED",
+            "LAST LOGIN",
+            "FAILURES",
+            "STRIKES",
+            "LOCK",
+        )
+    ]
     for s in statuses:
         state = STATE_LABELS.get(s["state"], s["state"])
         if s.get("renewal_pending"):
@@ -104,6 +136,7 @@ def _status(client: Client, args: argparse.Namespace) -> int:
                 s["user"],
                 state,
                 s.get("rule", "-"),
+                _device_count(s),
                 _common.when(s.get("enrolled_at")),
                 _last_login(s),
                 str(s.get("failures", 0)),
@@ -112,7 +145,22 @@ def _status(client: Client, args: argparse.Namespace) -> int:
             )
         )
     _common.print_table(rows)
+    for s in statuses if args.users else ():  # the users asked for by name: their devices
+        if s.get("devices"):
+            print()
+            print(f"Devices of {s['user']}:")
+            _devices.print_devices(s["devices"], "  ")
     return 0
+
+
+def _device_count(status: dict[str, object]) -> str:
+    """How many devices make codes that log in, and how many wait for a confirmation."""
+    devices = status.get("devices")
+    if not isinstance(devices, list) or not devices:
+        return "-"
+    pending = sum(1 for device in devices if device.get("state") == PENDING)
+    active = len(devices) - pending
+    return f"{active} (+{pending} pending)" if pending else str(active)
 
 
 def _strikes(status: dict[str, object]) -> str:
@@ -174,21 +222,33 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 # --code: an administrator acting on their own account proves it, as anyone must.
 OWN_CODE = arg("--code", help="a current code of USER's: needed only when USER is you (not root)")
 USER = arg("user")
+DEVICE = arg("--device", metavar="NAME", help="the device's name (default: phone)")
+SIDE = _devices.Side(
+    "twofactl",
+    user=lambda args: str(args.user),
+    proof=lambda args: args.code,
+    names_user=True,
+    add_keys=(*ENROLLMENT_KEYS, "device"),
+)
 
 COMMANDS = (
     Command(
         "enroll",
         _enroll,
         "start setting up a user: new key, QR code",
-        "twofactl enroll alice",
-        (USER,),
+        "twofactl enroll alice --device phone",
+        (USER, DEVICE),
     ),
     Command(
         "confirm",
         _confirm,
-        "finish a set-up with a code from the app; prints recovery codes",
+        "finish a set-up, or a device added, with a code from it; a set-up prints recovery codes",
         "twofactl confirm alice 123456",
-        (USER, arg("code")),
+        (
+            USER,
+            arg("code"),
+            arg("--device", metavar="NAME", help="the new device (needed if several are pending)"),
+        ),
     ),
     Command(
         "verify",
@@ -205,7 +265,8 @@ COMMANDS = (
     Command(
         "status",
         _status,
-        "list enrolled users and those the policy requires: state, rule, last login, counts, lock",
+        "list enrolled users and those the policy requires: state, rule, devices, last login, "
+        "counts, lock",
         "twofactl status --state incomplete",
         (
             arg("users", nargs="*", metavar="USER"),
@@ -215,7 +276,7 @@ COMMANDS = (
     Command(
         "disable",
         _disable,
-        "switch two-step verification off for a user (e.g. a lost phone)",
+        "switch two-step verification off for a user: every device and recovery code goes",
         "twofactl disable alice",
         (USER, OWN_CODE),
     ),
@@ -225,9 +286,9 @@ COMMANDS = (
     Command(
         "reset",
         _reset,
-        "give a user a new key (a new phone); the old one works until the new is confirmed",
+        "give a user a new key that replaces every device; the old ones work until it is confirmed",
         "twofactl reset alice",
-        (USER, OWN_CODE),
+        (USER, DEVICE, OWN_CODE),
     ),
     Command(
         "recovery-codes",
@@ -257,5 +318,16 @@ COMMANDS = (
         "fix a phone whose clock is off: two consecutive codes, searched within 10 minutes",
         "twofactl resync alice 123456 654321",
         (USER, arg("code1"), arg("code2")),
+    ),
+    _devices.group(
+        SIDE,
+        (USER,),
+        (OWN_CODE,),
+        (
+            "twofactl device list alice",
+            "twofactl device add alice tablet",
+            "twofactl device rename alice phone 'old phone'",
+            "twofactl device remove alice 'old phone'",
+        ),
     ),
 )

@@ -32,7 +32,8 @@ def _import(client: Client, args: argparse.Namespace) -> int:
             return _common.fail("twofactl", f"cannot import: {exc}")
         report += [{"user": who, "result": "skipped", "reason": why} for who, why in skipped]
     for entry in entries:
-        report.append(_import_one(client, entry, args.replace))
+        # the device is named after its source: "google-authenticator" or "oath"
+        report.append(_import_one(client, entry, args.replace, device=args.source))
     if args.json:
         _common.print_json(report)
     else:
@@ -50,7 +51,10 @@ def _import(client: Client, args: argparse.Namespace) -> int:
     return 0 if imported or unchanged or not report else 1
 
 
-def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str, object]:
+def _import_one(
+    client: Client, entry: migrate.Entry, replace: bool, *, device: str
+) -> dict[str, object]:
+    """One account's key as its device, named after where it came from (its source)."""
     try:
         data = client.request(
             "import",
@@ -63,6 +67,7 @@ def _import_one(client: Client, entry: migrate.Entry, replace: bool) -> dict[str
             window=entry.window,
             used_step=entry.used_step,
             replace=replace or None,
+            device=device,
         )
     except RequestFailed as exc:
         reason = (

@@ -20,9 +20,12 @@ from .asuser import Person
 from .files import PrivateFile
 
 
-def show_enrollment(data: dict[str, Any]) -> None:
-    """The set-up screen: QR code, the key in groups of four, and the URI to paste."""
-    print("\n".join(display.enrollment_intro()))
+def show_enrollment(data: dict[str, Any], intro: list[str] | None = None) -> None:
+    """The set-up screen: QR code, the key in groups of four, and the URI to paste.
+
+    `intro`: the lines above it, where they are not a first set-up's (a device added).
+    """
+    print("\n".join(display.enrollment_intro() if intro is None else intro))
     print()
     print("\n".join(display.enrollment_details(data)))
 
@@ -35,15 +38,25 @@ def on_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def confirm_interactively(client: Client, user: str, tries: int = 3) -> dict[str, Any] | None:
-    """Ask for a code from the app until one confirms the pending key (or tries run out)."""
+def confirm_interactively(
+    client: Client,
+    user: str,
+    tries: int = 3,
+    *,
+    device: str | None = None,
+    prompt: str = "Enter the code from the app to confirm: ",
+) -> dict[str, Any] | None:
+    """Ask for a code from the app until one confirms the pending key (or tries run out).
+
+    `device`: the pending device the code is from (None: the account's one pending key).
+    """
     for attempt in range(1, tries + 1):
         try:
-            code = getpass.getpass("Enter the code from the app to confirm: ")
+            code = getpass.getpass(prompt)
         except EOFError:
             return None
         try:
-            return client.request("enroll.confirm", user=user, code=code)
+            return client.request("enroll.confirm", user=user, code=code, device=device)
         except RequestFailed as exc:
             if exc.code not in ("invalid_code", "bad_request") or attempt == tries:
                 raise

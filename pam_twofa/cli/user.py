@@ -2,7 +2,8 @@
 
 Every request names the caller's own account; the daemon checks, from the socket's
 peer credentials, that it really is theirs. Anything that could weaken the account
-(a new key, the key shown again, new recovery codes, switching off) needs a current code.
+(a new key, a device added or removed, a key shown again, new recovery codes, switching
+off) needs a current code. The `device` commands are shared with twofactl (_devices).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..client import Client
 from ..vocabulary import ACTIVE, PENDING
-from . import _common, _delivery
+from . import _common, _delivery, _devices
 from ._common import Command, arg
 
 
@@ -52,6 +53,9 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         print(f"  enrolled {enrolled}, last login {last}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
         print(f"  lock: {_common.lock_text(data)}")
+        if data.get("devices"):
+            print("  devices:")
+            _devices.print_devices(data["devices"], "    ")
     elif data["enrollment"] == PENDING:
         print("  a set-up was started but not confirmed: run `twofa enroll`")
     return 0
@@ -59,44 +63,65 @@ def _status(client: Client, args: argparse.Namespace) -> int:
 
 def _enroll(client: Client, args: argparse.Namespace) -> int:
     user = _me()
+    device = _devices.checked_name(args.device) if args.device else None
     code = _current_code(args) if args.replace else None
-    data = client.request("enroll.begin", user=user, replace=args.replace or None, code=code)
+    data = client.request(
+        "enroll.begin", user=user, replace=args.replace or None, code=code, device=device
+    )
     if args.json:
-        _common.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in ("user", "device", "secret", "uri", "qr")})
         return 0
     _delivery.show_enrollment(data)
     print()
     if not _delivery.on_terminal():
-        print("Add the key to your app, then switch it on with: twofa confirm CODE")
+        confirm = "twofa confirm CODE"
+        if device or args.replace:  # another device may be pending: say which
+            confirm = _devices.confirm_command(SIDE, args, str(data["device"]))
+        print(f"Add the key to your app, then switch it on with: {confirm}")
         return 0
-    confirmed = _delivery.confirm_interactively(client, user)
+    confirmed = _delivery.confirm_interactively(client, user, device=data.get("device"))
     if confirmed is None:
         return _common.fail("twofa", "not confirmed; nothing was switched on")
     return _activated(confirmed, args)
 
 
 def _confirm(client: Client, args: argparse.Namespace) -> int:
-    """The second half of an enrollment begun where no code could be asked for."""
-    return _activated(client.request("enroll.confirm", user=_me(), code=args.code), args)
+    """The second half of an enrollment, or of `device add`, where no code could be asked."""
+    device = _devices.checked_name(args.device) if args.device else None
+    confirmed = _devices.request(
+        SIDE, client, args, "enroll.confirm", user=_me(), code=args.code, device=device
+    )
+    return _activated(confirmed, args)
 
 
 def _activated(confirmed: dict[str, Any], args: argparse.Namespace) -> int:
+    """A confirmation's outcome; recovery codes come only with an account's first key."""
+    codes = confirmed.get("recovery_codes")
     if args.json:
-        _common.print_json(
-            {"user": confirmed["user"], "recovery_codes": confirmed["recovery_codes"]}
-        )
+        shown = {key: confirmed.get(key) for key in ("user", "device", "state")}
+        if codes is not None:
+            shown["recovery_codes"] = codes
+        _common.print_json(shown)
+        return 0
+    if codes is None:
+        print(f"{confirmed.get('device')} is now active: its codes log in.")
         return 0
     print("Two-step verification is now active.")
-    _delivery.show_recovery_codes(confirmed["recovery_codes"])
+    _delivery.show_recovery_codes(codes)
     return 0
 
 
 def _show_qr(client: Client, args: argparse.Namespace) -> int:
-    data = client.request("secret.show", user=_me(), code=_current_code(args))
+    device = _devices.checked_name(args.device) if args.device else None
+    data = _devices.request(
+        SIDE, client, args, "secret.show", user=_me(), code=_current_code(args), device=device
+    )
     if args.json:
-        _common.print_json({key: data[key] for key in ("user", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in ("user", "device", "secret", "uri", "qr")})
         return 0
-    print("Your current key, to add another device (it makes the same codes):")
+    name = data.get("device") or device
+    print(f"The key of {name} again, to set it up anew on that same device.")
+    print("(Another device gets a key of its own: twofa device add NAME.)")
     print()
     _delivery.show_enrollment(data)
     return 0
@@ -131,6 +156,13 @@ def _resync(client: Client, args: argparse.Namespace) -> int:
 
 
 CODE = arg("--code", help="a current code (asked for on the terminal if not given)")
+SIDE = _devices.Side(
+    "twofa",
+    user=lambda args: _me(),
+    proof=_current_code,
+    names_user=False,
+    add_keys=("user", "device", "secret", "uri", "qr"),
+)
 
 COMMANDS = (
     Command("status", _status, "show whether two-step verification is on", "twofa status"),
@@ -140,19 +172,32 @@ COMMANDS = (
         "set up your authenticator app",
         "twofa enroll",
         (
-            arg("--replace", action="store_true", help="replace your key (needs a current code)"),
+            arg(
+                "--replace",
+                action="store_true",
+                help="replace your key, and every other device (needs a current code)",
+            ),
+            arg("--device", metavar="NAME", help="the device's name (default: phone)"),
             CODE,
         ),
     ),
     Command(
         "confirm",
         _confirm,
-        "switch on the key `twofa enroll` showed, with a code from your app",
-        "twofa confirm 123456",
-        (arg("code", metavar="CODE"),),
+        "switch on the key `twofa enroll` or `twofa device add` showed, with a code from it",
+        "twofa confirm --device tablet 123456",
+        (
+            arg("code", metavar="CODE"),
+            arg("--device", metavar="NAME", help="the new device (needed if several are pending)"),
+        ),
     ),
     Command(
-        "show-qr", _show_qr, "show your key again, to add a second device", "twofa show-qr", (CODE,)
+        "show-qr",
+        _show_qr,
+        "show a device's own key again, to set it up anew on that device "
+        "(another device: twofa device add)",
+        "twofa show-qr --device phone",
+        (arg("--device", metavar="NAME", help="which device (needed if you have several)"), CODE),
     ),
     Command(
         "recovery-codes",
@@ -177,6 +222,17 @@ COMMANDS = (
         "if your phone's clock is off: give two codes in a row",
         "twofa resync 123456 654321",
         (arg("code1"), arg("code2")),
+    ),
+    _devices.group(
+        SIDE,
+        (),
+        (CODE,),
+        (
+            "twofa device list",
+            "twofa device add tablet",
+            "twofa device rename phone 'old phone'",
+            "twofa device remove 'old phone'",
+        ),
     ),
 )
 
