@@ -21,14 +21,16 @@ PYPI_LIBRARIES := pyotp PyYAML cryptography segno psycopg
 # The integration tests that reach those libraries through a real twofad: enrollment
 # and QR codes (twofa, twofactl), imports (80-bit keys among them), the key file
 # (AES-GCM, HKDF), live policy reloads (YAML), enrollment at login through pam_python
-# (the QR code in the PAM conversation), and systemd's protocols without systemd-python.
+# (the QR code in the PAM conversation), systemd's protocols without systemd-python, the
+# fleet's store (psycopg), and devices (a key and a QR code for each).
 PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cli_admin.py \
 	tests/integration/test_import.py tests/integration/test_key_file.py \
 	tests/integration/test_policy_live.py tests/integration/test_hook_pamtester.py \
 	tests/integration/test_systemd_protocols.py tests/integration/test_fleet_store.py \
 	tests/integration/test_fleet_failover.py tests/integration/test_fleet_pamtester.py \
 	tests/integration/test_fleet_pgbouncer.py tests/integration/test_key_rotation.py \
-	tests/integration/test_move_into_fleet.py tests/integration/test_fleet_tls.py
+	tests/integration/test_move_into_fleet.py tests/integration/test_fleet_tls.py \
+	tests/integration/test_devices_cli.py
 
 # The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
 # the sources with packaging/debian as debian/. `make test-deb` installs it with apt into
@@ -128,7 +130,8 @@ test-deb: deps deb
 
 # Benchmarks, side by side with google-authenticator-libpam (not part of `make test`).
 # Each prints its tables and, last, one JSON line (kept in bench/results/NAME.json).
-BENCHMARKS := pam_login ssh_login verify_throughput storm scale race bruteforce local_flood fleet failover
+BENCHMARKS := pam_login ssh_login verify_throughput storm scale race bruteforce local_flood fleet failover \
+	devices
 
 bench: deps
 	bash bench/setup.sh
