@@ -362,7 +362,12 @@ def test_five_hundred_idle_connections_do_not_keep_a_login_out(daemon: Daemon) -
         )
         assert confirmed["state"] == "active"
         verified = daemon.request("verify", user="root", code=oathtool(secret, (step + 1) * PERIOD))
-        assert verified == {"user": "root", "result": "accepted", "method": "totp"}
+        assert verified == {
+            "user": "root",
+            "result": "accepted",
+            "method": "totp",
+            "device": "phone",
+        }
         assert_healthy(daemon)
         # Below the cap of 512 nobody was evicted.
         assert sum(is_open(sock) for sock in idle) == 500

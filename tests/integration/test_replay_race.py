@@ -71,7 +71,7 @@ def test_one_totp_code_sent_fifty_times_at_once_is_accepted_once(daemon: Daemon)
     assert set(outcomes) <= {p.ACCEPTED, p.REPLAYED, p.LOCKED}, outcomes
     assert outcomes[p.REPLAYED] >= 1
     winner = next(r for r in results if r["result"] == p.ACCEPTED)
-    assert winner == {"user": "root", "result": p.ACCEPTED, "method": "totp"}
+    assert winner == {"user": "root", "result": p.ACCEPTED, "method": "totp", "device": "phone"}
     status = daemon.request("status", user="root")
     assert status["failures"] == outcomes[p.REPLAYED]
     assert status["last_success"] is not None
