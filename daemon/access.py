@@ -82,6 +82,11 @@ RULES: dict[str, Rule] = {
     "device.add":           Rule(ACCOUNT,     ON_OWN),  # a new key that logs in: prove it first
     "device.rename":        Rule(ACCOUNT,     NEVER),   # a label; every key stays as it was
     "device.remove":        Rule(ACCOUNT,     ON_OWN),  # never the last: that is disable
+    "email.set":            Rule(ACCOUNT,     ON_OWN),  # a new way to receive codes: prove it
+    "email.confirm":        Rule(ACCOUNT,     NEVER),   # the code mailed is the proof
+    "email.remove":         Rule(ACCOUNT,     NEVER),   # one way in fewer
+    "email.send":           Rule(ROOT_ONLY,   NEVER),   # at the prompt: the PAM stack's
+    "email.test":           Rule(ADMINS,      NEVER),
 }
 # fmt: on
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from pam_twofa.client import root_socket_path
 from pam_twofa.vocabulary import (
+    DEFAULT_MAILER_SOCKET,
     DEFAULT_POLICY,
     DEFAULT_SOCKET,
     DEFAULT_STATE_DIR,
@@ -28,6 +29,7 @@ from .connections import Limits
 from .directory import SystemDirectory
 from .keyfile import load_ring
 from .keys import KeyFileError, Keys
+from .mailer_client import MailerClient
 from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
@@ -92,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="move this host's state (the SQLite file of --store or --state-dir) into the "
         "shared store URL, report what became of each account, and exit",
+    )
+    parser.add_argument(
+        "--mailer-socket",
+        metavar="PATH",
+        default=os.environ.get("TWOFAD_MAILER_SOCKET", DEFAULT_MAILER_SOCKET),
+        help="the mailer's socket, where codes by email are handed over for delivery "
+        f"(default: $TWOFAD_MAILER_SOCKET or {DEFAULT_MAILER_SOCKET}); twofad itself "
+        "opens no network connection",
     )
     parser.add_argument(
         "--idle-timeout",
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         diagnostics=lambda: _file_facts(args.state_dir, key_file),
         limits=limits,
         runner=runner,
+        mailer=MailerClient(args.mailer_socket),
     )
     try:
         listening, owned_paths = _listening_sockets(args.socket, audit)

@@ -83,6 +83,7 @@ class Rule:
     not_services: tuple[str, ...] | None = None
     not_groups: tuple[str, ...] | None = None
     not_from: tuple[Network | str, ...] | None = None
+    email: bool | None = None  # emailed codes for the logins it decides; None: the policy's
 
     def matches(
         self,
@@ -131,10 +132,38 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class EmailPolicy:
+    """Codes by email ("Lost phone?"): off unless switched on, and capped per account.
+
+    NIST SP 800-63B (5.1.3.1) does not accept email as an out-of-band authenticator:
+    a mailbox is reached with a password, often the same one.  So it is an option for
+    appliances whose people expect it, off by default, and a rule can keep it from
+    the accounts that matter most (administrators).
+    """
+
+    allowed: bool = False  # for the logins no rule with `email:` decides
+    per_hour: int = 3  # codes mailed to one account within an hour
+    per_day: int = 5  # ... and within a day
+    valid_for: float = 600.0  # seconds a code works
+
+    def sends_allowed(self, sent: tuple[float, ...], now: float) -> float | None:
+        """None if one more may be sent now, else the seconds until one may."""
+        hour = sorted(t for t in sent if now - 3600 < t <= now)
+        day = sorted(t for t in sent if now - 86400 < t <= now)
+        waits = []
+        if len(hour) >= self.per_hour:
+            waits.append(hour[len(hour) - self.per_hour] + 3600 - now)
+        if len(day) >= self.per_day:
+            waits.append(day[len(day) - self.per_day] + 86400 - now)
+        return max(waits) if waits else None
+
+
+@dataclass(frozen=True)
 class Decision:
     action: str
     rule: str  # the rule's name, or "default"
     line: int | None  # where the rule is written, None for the default
+    email: bool = False  # whether a code may be asked for by email at this login
 
     def where(self, source: str) -> str | None:
         return f"{source}:{self.line}" if self.line else None
@@ -154,6 +183,7 @@ class Policy:
     recovery_codes: int = 8
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     admin_groups: frozenset[str] = frozenset({"sudo"})
+    email: EmailPolicy = field(default_factory=EmailPolicy)
 
     def decide(
         self,
@@ -167,8 +197,11 @@ class Policy:
         groups = _once(groups)
         for rule in self.rules:
             if rule.matches(user, groups, service, origin):
-                return Decision(rule.action, rule.name, rule.line)
-        return Decision(self.default, "default", None)
+                email = self.email.allowed if rule.email is None else rule.email
+                return Decision(rule.action, rule.name, rule.line, email and rule.action != EXEMPT)
+        return Decision(
+            self.default, "default", None, self.email.allowed and self.default != EXEMPT
+        )
 
     def required_somewhere(
         self, user: str, groups: Callable[[], frozenset[str]]
@@ -210,6 +243,7 @@ def _comparable(policy: Policy) -> tuple[object, ...]:
             r.not_services,
             r.not_groups,
             r.not_from,
+            r.email,
         )
         for r in policy.rules
     )
@@ -223,6 +257,7 @@ def _comparable(policy: Policy) -> tuple[object, ...]:
         policy.recovery_codes,
         policy.lockout,
         policy.admin_groups,
+        policy.email,
     )
 
 

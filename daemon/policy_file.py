@@ -26,7 +26,7 @@ from pam_twofa.protocol import (
 )
 
 from .lockout import LockoutPolicy
-from .policy import ACTIONS, Policy, Rule
+from .policy import ACTIONS, EmailPolicy, Policy, Rule
 from .totp import ALGORITHMS, TotpParams
 from .yaml_walk import (
     MAX_NODES,
@@ -108,6 +108,7 @@ def _rule(walker: Walker, node: Node, path: str) -> Rule:
             "not_groups": listed(groups),
             "not_from": listed(walker.network),
             "action": walker.choice(ACTIONS),
+            "email": walker.boolean,
         },
     )
     if "action" not in fields:
@@ -125,6 +126,7 @@ def _rule(walker: Walker, node: Node, path: str) -> Rule:
         not_services=fields.get("not_services"),
         not_groups=fields.get("not_groups"),
         not_from=fields.get("not_from"),
+        email=fields.get("email"),
     )
 
 
@@ -217,6 +219,7 @@ def _policy(walker: Walker, root: Node, source: str) -> Policy:
             "enrollment": lambda n, p: walker.mapping(n, p, {"at_login": walker.boolean}),
             "recovery_codes": lambda n, p: walker.mapping(n, p, {"count": walker.integer(4, 20)}),
             "lockout": lambda n, p: _lockout(walker, n, p),
+            "email": lambda n, p: _email(walker, n, p),
             "admins": lambda n, p: walker.mapping(
                 n,
                 p,
@@ -244,6 +247,7 @@ def _policy(walker: Walker, root: Node, source: str) -> Policy:
         recovery_codes=top.get("recovery_codes", {}).get("count", defaults.recovery_codes),
         lockout=top.get("lockout", defaults.lockout),
         admin_groups=frozenset(top.get("admins", {}).get("groups", defaults.admin_groups)),
+        email=top.get("email", defaults.email),
     )
 
 
@@ -293,6 +297,31 @@ def _lockout(walker: Walker, node: Node, path: str) -> LockoutPolicy:
         maximum=float(maximum),
         hard_after=hard_after,
         forgive_within=float(fields.get("forgive_within", defaults.forgive_within)),
+    )
+
+
+def _email(walker: Walker, node: Node, path: str) -> EmailPolicy:
+    defaults = EmailPolicy()
+    fields = walker.mapping(
+        node,
+        path,
+        {
+            "allowed": walker.boolean,
+            "per_hour": walker.integer(1, 20),
+            "per_day": walker.integer(1, 100),
+            "valid_for": walker.duration(60, 3600),
+        },
+    )
+    per_hour = fields.get("per_hour", defaults.per_hour)
+    per_day = fields.get("per_day", defaults.per_day)
+    if per_day < per_hour:
+        walker.problem(node, path, f"per_day ({per_day}) must not be below per_hour ({per_hour})")
+        raise Invalid
+    return EmailPolicy(
+        allowed=fields.get("allowed", defaults.allowed),
+        per_hour=per_hour,
+        per_day=per_day,
+        valid_for=float(fields.get("valid_for", defaults.valid_for)),
     )
 
 

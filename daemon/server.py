@@ -26,23 +26,29 @@ from .audit_trail import AuditTrail
 from .connection import Answer, ClientConnection
 from .connections import Connections, Limits
 from .listener import Listener
+from .mail_delivery import MailDelivery
+from .mailer_client import MailerClient
 from .offload import StoreRunner
 from .policy import Policy
 from .policy_file import PolicyError
 from .ratelimit import RateLimit
 from .service import Service, ServiceError
+from .service.email import Outgoing
 from .totp import TotpParams
 
 # What costs milliseconds to answer (a QR code rendered, a policy parsed and tried on
 # every account), limited per uid for everyone but root, whose requests are logins.
 COSTLY_OPERATIONS = frozenset(
-    {"enroll.begin", "device.add", "secret.show", "policy.check", "keys.reseal"}
+    {"enroll.begin", "device.add", "secret.show", "policy.check", "keys.reseal", "email.set"}
 )
 COSTLY_BURST, COSTLY_INTERVAL = 5, 12.0  # five at once, then one every 12 s
 
 
 # What is answered on the event loop even when the store is across the network.
 NEEDS_NO_STORE = frozenset({"ping"})
+
+# What may hand a message to the mailer before it is answered (see mail_delivery).
+MAILING_OPERATIONS = frozenset({"email.set", "email.send", "email.test"})
 
 Outcome = dict[str, Any] | BaseException  # a handler's reply, or why there is none
 
@@ -76,9 +82,11 @@ class Server:
         limits: Limits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         runner: StoreRunner | None = None,
+        mailer: MailerClient | None = None,
     ) -> None:
         """`runner`: worker threads for a store that may be slow to answer (PostgreSQL);
-        without it, every request is answered on the event loop."""
+        without it, every request is answered on the event loop.  `mailer`: where
+        messages go (none: codes by email cannot be sent)."""
         self.monotonic = monotonic
         self.runner = runner
         self.diagnostics = diagnostics or dict
@@ -90,7 +98,8 @@ class Server:
         clock = service.clock
         self._costly = RateLimit(COSTLY_BURST, COSTLY_INTERVAL, clock)
         self._audit_trail = AuditTrail(audit, clock)
-        self._handlers: dict[str, Callable[..., dict[str, Any]]] = {
+        self._mail = MailDelivery(mailer or MailerClient(None), audit)
+        self._handlers: dict[str, Callable[..., Any]] = {
             "ping": self._ping,
             "check": self._check,
             "verify": self._verify,
@@ -113,6 +122,11 @@ class Server:
             "device.add": self._add_device,
             "device.rename": self._rename_device,
             "device.remove": self._remove_device,
+            "email.set": self._set_email,
+            "email.confirm": self._confirm_email,
+            "email.remove": self._remove_email,
+            "email.send": self._send_email_code,
+            "email.test": self._email_test,
         }
         access.check_table()  # no operation answered without a row saying who may ask
         missing = set(p.OPERATIONS) - set(self._handlers)
@@ -153,9 +167,42 @@ class Server:
                 peer, "protocol", failed=True, error=exc.code, peer_uid=peer.uid, peer_pid=peer.pid
             )
             return p.error_response(exc.code, exc.message), True
+        if request.op in MAILING_OPERATIONS:
+            return asyncio.ensure_future(self._answer_after_mail(peer, request))
         if self.runner is None or request.op in NEEDS_NO_STORE:
             return self.dispatch(peer, request), False
         return self._dispatch_on_worker(peer, request)
+
+    async def _answer_after_mail(self, peer: Peer, request: Request) -> Answer:
+        """Decided (on a worker, where the store is across the network), then the
+        message delivered without holding a transaction or the event loop, then
+        answered: `not_sent`, with what was written undone, if it could not be."""
+        begun = self._begin(peer, request)
+        if isinstance(begun, Response):
+            return begun, False
+        outcome = await self._outcome_soon(peer, begun.call)
+        if isinstance(outcome, Outgoing):
+            undo = outcome.undo
+
+            def undone() -> dict[str, Any]:
+                if undo is not None:
+                    undo()
+                return {}
+
+            delivered = await self._mail.deliver(outcome, begun.request.op, begun.context)
+            if isinstance(delivered, TwofaError):
+                await self._outcome_soon(peer, undone)
+            outcome = delivered
+        return self._end(begun, outcome), False
+
+    async def _outcome_soon(self, peer: Peer, call: Callable[[], Any]) -> Any:
+        """`_outcome(call)`: here, or on a worker where the store may be slow."""
+        if self.runner is None:
+            return _outcome(call)
+        try:
+            return await self.runner.submit(peer.uid, lambda: _outcome(call))
+        except Exception as exc:
+            return exc
 
     def dispatch(self, peer: Peer, request: Request) -> Response:
         """Answer `request` here and now."""
@@ -206,7 +253,8 @@ class Server:
 
         def call() -> dict[str, Any]:
             self._refuse_if_expired(expires)  # again: it may have waited for a worker
-            return handler(grant, **fields)
+            answer: dict[str, Any] = handler(grant, **fields)  # an Outgoing where it mails
+            return answer
 
         begun.call = call
         return begun
@@ -231,7 +279,7 @@ class Server:
             self._audit_trail.event(
                 peer,
                 request.op,
-                failed=result not in ("ok", p.ACCEPTED),
+                failed=result not in ("ok", p.ACCEPTED, p.SENT),
                 result=result,
                 method=outcome.get("method"),
                 device=outcome.get("device"),
@@ -273,7 +321,11 @@ class Server:
     def _check(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:
         return {"user": user, **self.service.check(user, **where)}
 
-    def _verify(self, grant: Grant, user: str, code: str, **where: str) -> dict[str, Any]:
+    def _verify(
+        self, grant: Grant, user: str, code: str, channel: str | None = None, **where: str
+    ) -> dict[str, Any]:
+        if channel == "email":
+            return {"user": user, **self.service.verify_email_code(user, code, **where)}
         return {"user": user, **self.service.verify(user, code, **where)}
 
     def _enroll_begin(
@@ -401,6 +453,26 @@ class Server:
 
     def _policy_explain(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:
         return self.service.explain(user, **where)
+
+    # --- codes by email: what mails is answered in _answer_after_mail --------------
+
+    def _set_email(
+        self, grant: Grant, user: str, address: str, code: str | None = None
+    ) -> Outgoing:
+        own = grant.role == access.SELF
+        return self.service.set_email(user, address, code, own=own, needs_proof=grant.needs_proof)
+
+    def _confirm_email(self, grant: Grant, user: str, code: str) -> dict[str, Any]:
+        return self.service.confirm_email(user, code)
+
+    def _remove_email(self, grant: Grant, user: str) -> dict[str, Any]:
+        return self.service.remove_email(user)
+
+    def _send_email_code(self, grant: Grant, user: str, **where: str) -> Outgoing:
+        return self.service.send_email_code(user, **where)
+
+    def _email_test(self, grant: Grant, address: str) -> Outgoing:
+        return self.service.email_test(address)
 
 
 # --- the listening socket ------------------------------------------------------------

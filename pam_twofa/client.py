@@ -9,7 +9,7 @@ import os
 
 from . import protocol as p
 from .errors import TwofaError
-from .vocabulary import DEFAULT_SOCKET, ROOT_DIRECTORY
+from .vocabulary import DEFAULT_SOCKET, MAILER_WAIT, ROOT_DIRECTORY
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 5.0
 # Requests the daemon must not act on once we stop waiting: a code at a login, whose
 # outcome fail= has decided by then. We wait this much longer for their answer.
-EXPIRING_OPERATIONS = frozenset({"verify"})
+EXPIRING_OPERATIONS = frozenset({"verify", "email.send"})
+# Answered only once something else has been waited for: the mailer's delivery.
+SLOW_OPERATIONS = dict.fromkeys(("email.send", "email.set", "email.test"), MAILER_WAIT + 5.0)
 EXPIRY_GRACE = 1.0
 # How a daemon that closed the connection shows itself: EPIPE as we send, ECONNRESET
 # (a close with our request unread) or the end of the stream as we read.
@@ -194,12 +196,12 @@ class Client:
         """
         request_id = self._next_id
         self._next_id += 1
-        wait = self.timeout
+        wait = self.timeout + SLOW_OPERATIONS.get(op, 0.0)
         if op in EXPIRING_OPERATIONS:
             import time
 
             fields["expires"] = round(time.monotonic() + self.timeout, 3)
-            wait = self.timeout + EXPIRY_GRACE
+            wait += EXPIRY_GRACE
         try:
             message = p.encode_request(op, id=request_id, **fields)
         except p.ProtocolError as exc:

@@ -23,9 +23,11 @@ UNKNOWN_DEVICE = "unknown_device"  # the account has no device of that name
 DEVICE_EXISTS = "device_exists"  # the name is another device's
 TOO_MANY_DEVICES = "too_many_devices"  # the account holds as many as it may
 LAST_DEVICE = "last_device"  # the last active device goes only with `disable`
+EMAIL_NOT_ALLOWED = "email_not_allowed"  # the policy allows no code by email here
 # Ours: the daemon could not answer.
 BUSY = "busy"
 UNAVAILABLE = "unavailable"  # the state database cannot answer now
+NOT_SENT = "not_sent"  # the mailer could not deliver the message; nothing changed
 INTERNAL = "internal"
 
 PEER = "peer"
@@ -46,8 +48,10 @@ FAULT_OF = {
     DEVICE_EXISTS: PEER,
     TOO_MANY_DEVICES: PEER,
     LAST_DEVICE: PEER,
+    EMAIL_NOT_ALLOWED: PEER,
     BUSY: OURS,
     UNAVAILABLE: OURS,
+    NOT_SENT: OURS,
     INTERNAL: OURS,
 }
 ERROR_CODES = frozenset(FAULT_OF)

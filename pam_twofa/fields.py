@@ -12,6 +12,7 @@ from .vocabulary import (
     ALGORITHMS,
     MAX_DEVICE_NAME,
     MAX_DIGITS,
+    MAX_EMAIL_ADDRESS,
     MAX_PERIOD,
     MAX_POLICY_BYTES,
     MAX_WINDOW,
@@ -25,6 +26,8 @@ _SERVICE_CHARS = _ALNUM | frozenset("_.+@-")
 MAX_USER_LEN = 256
 MAX_CODE_LEN = 128
 MAX_RHOST_LEN = 255
+_LOCAL_PART_CHARS = _ALNUM | frozenset("!#$%&'*+-/=?^_`{|}~.")
+_LABEL_CHARS = _ALNUM | frozenset("-")
 
 
 def validate_user(value: object, name: str = "user") -> str:
@@ -196,3 +199,49 @@ def validate_device_name(value: object, name: str = "device") -> str:
     if text != text.strip():
         raise BadRequest(f"{name} may not begin or end with a space")
     return text
+
+
+def validate_email_address(value: object, name: str = "address") -> str:
+    """An address to mail codes to, as a header and an SMTP path will carry it.
+
+    Only the plain ASCII form (dot-atom local part, a domain of letters, digits and
+    hyphens with at least one dot): nothing that could end a header line, quote, or
+    hide a second recipient.  The domain is kept as typed, lower-cased.
+    """
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if not 3 <= len(value) <= MAX_EMAIL_ADDRESS:
+        raise BadRequest(f"{name} must be 3 to {MAX_EMAIL_ADDRESS} characters")
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        raise BadRequest(f"{name} {value!r} is not an email address (name@example.org)")
+    if (
+        len(local) > 64
+        or not all(c in _LOCAL_PART_CHARS for c in local)
+        or local.startswith(".")
+        or local.endswith(".")
+        or ".." in local
+    ):
+        raise BadRequest(
+            f"{name} {value!r}: before the @ only letters, digits and !#$%&'*+-/=?^_`{{|}}~. "
+            "(no dot at either end, nor two in a row)"
+        )
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(
+        0 < len(label) <= 63
+        and all(c in _LABEL_CHARS for c in label)
+        and not label.startswith("-")
+        and not label.endswith("-")
+        for label in labels
+    ):
+        raise BadRequest(
+            f"{name} {value!r}: the domain after @ must be a host name such as example.org"
+        )
+    return f"{local}@{domain.lower()}"
+
+
+def validate_channel(value: object, name: str = "channel") -> str:
+    """How a code reached the person: only "email" (an emailed code), for now."""
+    if value != "email":
+        raise BadRequest(f"{name} must be 'email'")
+    return "email"

@@ -9,6 +9,7 @@ decides; this only asks it, relays its answers, and chooses the words.
 """
 
 from . import protocol as p
+from . import vocabulary as v
 from .client import RequestFailed, Unavailable
 
 TYPE_CHECKING = False
@@ -41,6 +42,10 @@ AUTHINFO_UNAVAIL = "authinfo_unavail"
 CONV_ERR = "conv_err"
 
 INVALID = "Invalid verification code"
+# The same words for every name, with an account or not, with an address or not.
+EMAIL_HINT = "No phone at hand? Type email to get a code by email."
+EMAIL_SENT = "If this account has an email address set up, a code was sent to it."
+EMAIL_PROMPT = "Code from the email: "
 UNAVAILABLE = "Two-step verification is unavailable; login refused"
 ENROLL_TRIES = 3
 
@@ -135,7 +140,12 @@ class Login:
         if action == p.SKIP:
             return SUCCESS
         if action == p.PROMPT:
-            return self._verify(self.talk.ask(self.options.prompt))
+            by_email = decision.get("email") is True
+            prompt = f"{EMAIL_HINT}\n{self.options.prompt}" if by_email else self.options.prompt
+            typed = self.talk.ask(prompt)
+            if by_email and typed is not None and typed.strip().casefold() == v.EMAIL_WORD:
+                return self._by_email()
+            return self._verify(typed)
         if action == p.LOCKED:
             self.talk.error(_lock_message(decision))
             return AUTH_ERR
@@ -149,16 +159,15 @@ class Login:
 
     # --- a code at the prompt ------------------------------------------------------
 
-    def _verify(self, typed: "str | None") -> str:
+    def _verify(self, typed: "str | None", **channel: str) -> str:
         if typed is None:
             return CONV_ERR
         if not typed.strip():
             self.talk.error(INVALID)
             return AUTH_ERR
         try:
-            reply = self._client.request(
-                "verify", user=self.user, code=typed, service=self.service, rhost=self.rhost
-            )
+            where = {"service": self.service, "rhost": self.rhost}
+            reply = self._client.request("verify", user=self.user, code=typed, **where, **channel)
         except RequestFailed as exc:
             if exc.code != p.BAD_REQUEST:
                 return self._daemon_refused(exc)
@@ -175,6 +184,23 @@ class Login:
         else:
             self.talk.error(INVALID)
         return AUTH_ERR
+
+    def _by_email(self) -> str:
+        """A code mailed to the account's address, then asked for in the same login.
+
+        Every name is told the same (nothing is sent where there is no address); a
+        lock, the limit on sends and a failed delivery are said as they are.
+        """
+        try:
+            where = {"service": self.service, "rhost": self.rhost}
+            self._client.request("email.send", user=self.user, **where)
+        except RequestFailed as exc:
+            said = _EMAIL_REFUSALS.get(exc.code)
+            if said is None:
+                return self._daemon_refused(exc)
+            self.talk.error(said if said else exc.message[:1].upper() + exc.message[1:] + ".")
+            return AUTH_ERR
+        return self._verify(self.talk.ask(f"{EMAIL_SENT}\n{EMAIL_PROMPT}"), channel="email")
 
     def _single_prompt(self, action: object, decision: "dict[str, Any]") -> str:
         """Password and code typed as one answer, for clients that ask only once.
@@ -293,6 +319,15 @@ class Login:
     def _debug(self, text: str) -> None:
         if self.options.debug:
             self.talk.log(text)
+
+
+# What the person is told when no code could be mailed ("": the daemon's own words).
+_EMAIL_REFUSALS = {
+    p.LOCKED: "",
+    p.RATE_LIMITED: "",
+    p.NOT_SENT: "The code could not be sent by email. Try again later, or use a recovery code.",
+    p.EMAIL_NOT_ALLOWED: "Codes by email are not available for this login.",
+}
 
 
 def _split_code(answer: str, digits: int) -> "tuple[str, str | None]":

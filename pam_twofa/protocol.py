@@ -14,6 +14,7 @@ from .errors import (  # the public face: every code, and the errors, read from 
     BAD_REQUEST,
     BUSY,
     DEVICE_EXISTS,
+    EMAIL_NOT_ALLOWED,
     ERROR_CODES,
     EXPIRED,
     INTERNAL,
@@ -22,6 +23,7 @@ from .errors import (  # the public face: every code, and the errors, read from 
     LAST_DEVICE,
     LOCKED,
     NOT_ENROLLED,
+    NOT_SENT,
     RATE_LIMITED,
     TOO_MANY_DEVICES,
     UNAUTHORIZED,
@@ -39,10 +41,12 @@ from .fields import (
     MAX_RHOST_LEN,
     MAX_USER_LEN,
     validate_algorithm,
+    validate_channel,
     validate_code,
     validate_code_list,
     validate_device_name,
     validate_digits,
+    validate_email_address,
     validate_expires,
     validate_flag,
     validate_label,
@@ -70,6 +74,7 @@ __all__ = [
     "BUSY",
     "CHECK_ACTIONS",
     "DEVICE_EXISTS",
+    "EMAIL_NOT_ALLOWED",
     "ENROLL",
     "ERROR_CODES",
     "EXPIRED",
@@ -85,6 +90,7 @@ __all__ = [
     "MAX_USER_LEN",
     "MAX_WINDOW",
     "NOT_ENROLLED",
+    "NOT_SENT",
     "OPERATIONS",
     "PROMPT",
     "PROTOCOL_VERSION",
@@ -92,6 +98,7 @@ __all__ = [
     "REFUSE",
     "REJECTED",
     "REPLAYED",
+    "SENT",
     "SKIP",
     "TOO_MANY_DEVICES",
     "UNAUTHORIZED",
@@ -112,10 +119,12 @@ __all__ = [
     "encode_response",
     "error_response",
     "validate_algorithm",
+    "validate_channel",
     "validate_code",
     "validate_code_list",
     "validate_device_name",
     "validate_digits",
+    "validate_email_address",
     "validate_expires",
     "validate_flag",
     "validate_label",
@@ -138,6 +147,10 @@ REJECTED = "rejected"
 REPLAYED = "replayed"
 VERIFY_RESULTS = frozenset({ACCEPTED, REJECTED, REPLAYED, LOCKED, NOT_ENROLLED})
 
+# The outcome of `email.send`: the same for every name, an account with an address or
+# not, so the reply reveals nothing; `rate_limited` and `locked` are answered as errors.
+SENT = "sent"
+
 # Decisions of `check`, which tell the PAM hook what to do with a login.
 SKIP = "skip"
 PROMPT = "prompt"
@@ -154,6 +167,7 @@ _SERVICE = (validate_service, False)
 _RHOST = (validate_rhost, False)
 _DEVICE = (validate_device_name, True)
 _OPTIONAL_DEVICE = (validate_device_name, False)
+_ADDRESS = (validate_email_address, True)
 
 OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     "ping": {},
@@ -163,6 +177,7 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
         "code": _CODE,
         "service": _SERVICE,
         "rhost": _RHOST,
+        "channel": (validate_channel, False),
         "expires": (validate_expires, False),
     },
     "enroll.begin": {
@@ -205,6 +220,16 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     },
     "diagnose": {},
     "keys.reseal": {"after": (validate_user, False), "limit": (validate_limit, False)},
+    "email.set": {"user": _USER, "address": _ADDRESS, "code": _OPTIONAL_CODE},
+    "email.confirm": {"user": _USER, "code": _CODE},
+    "email.remove": {"user": _USER},
+    "email.send": {
+        "user": _USER,
+        "service": _SERVICE,
+        "rhost": _RHOST,
+        "expires": (validate_expires, False),
+    },
+    "email.test": {"address": _ADDRESS},
 }
 
 

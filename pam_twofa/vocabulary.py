@@ -45,3 +45,12 @@ PENDING = "pending"
 MAX_DEVICES = 5
 MAX_DEVICE_NAME = 32  # characters
 DEFAULT_DEVICE = "phone"  # the first device's name, until its owner renames it
+
+# Codes by email: what a person types at the prompt to get one, its length, and where
+# twofad hands each message to the mailer (the one part with network access).
+EMAIL_WORD = "email"
+EMAIL_CODE_DIGITS = 8
+MAX_EMAIL_ADDRESS = 254  # RFC 5321's path limit, less the angle brackets
+DEFAULT_MAILER_SOCKET = "/run/twofa-mailer/mailer.sock"
+DEFAULT_MAILER_CONFIG = "/etc/twofa/mailer.yaml"
+MAILER_WAIT = 15.0  # seconds twofad waits for the mailer to hand a message to the relay

@@ -12,6 +12,7 @@ function of a `Context` (context.py):
     decoys      names with no account, answered like accounts
     enrollment  a first device, confirming a device, a key shown again, an import
     devices     an account's devices: listing, adding, renaming, removing
+    email       an address proven, a code mailed at the prompt and checked once
     accounts    status, listing, explain, disable, unlock, new recovery codes
     policy      putting a policy in force, and what one would change
     proof       the current code a person gives to act on their own account
@@ -27,7 +28,7 @@ from ..directory import Directory
 from ..keys import Keys
 from ..policy import Policy
 from ..store import Backend
-from . import accounts, devices, enrollment, keyring, logins
+from . import accounts, devices, email, enrollment, keyring, logins
 from . import policy as policies
 from .context import PAGE_SIZE, Clock, Context, ServiceError
 
@@ -97,6 +98,14 @@ class Service:
     add_device = _on_context(devices.add)
     rename_device = _on_context(devices.rename)
     remove_device = _on_context(devices.remove)
+
+    # codes by email
+    set_email = _on_context(email.set_address)
+    confirm_email = _on_context(email.confirm_address)
+    remove_email = _on_context(email.remove_address)
+    send_email_code = _on_context(email.send_login_code)
+    verify_email_code = _on_context(email.verify_code)
+    email_test = _on_context(email.test_message)
 
     # accounts
     status = _on_context(accounts.status)

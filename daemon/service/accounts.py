@@ -13,7 +13,7 @@ from typing import Any
 from pam_twofa import protocol as p
 from pam_twofa import vocabulary as v
 
-from .. import impact, recovery
+from .. import emailing, impact, recovery
 from ..policy import REQUIRED
 from ..store import UserRow
 from . import devices
@@ -62,6 +62,7 @@ def decision(
         "action": decided.action,
         "rule": decided.rule,
         "line": decided.where(policy.source),
+        "email_allowed": decided.email,  # whether a code may be asked for by email
         "state": None,  # not known without the store
         "known": ctx.directory.uid_of(user) is not None,
     }
@@ -110,6 +111,10 @@ def describe(ctx: Context, user: str, row: UserRow | None, now: float) -> dict[s
             "hard_locked": bool(row.hard_locked),
             "recovery_codes_left": ctx.store.unused_recovery_count(row.name),
             "devices": [devices.described(d) for d in row.devices],
+            "email": row.email,
+            "email_pending": row.email_pending
+            if emailing.live(row.email_pending_expires, now)
+            else None,
         }
     )
     return described

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pam_twofa import protocol as p
-from pam_twofa.errors import TwofaError
 
 from .. import lockout
 from ..directory import Directory
@@ -23,6 +22,7 @@ from ..keys import Keys
 from ..policy import Policy
 from ..store import Backend, Conflict, UserRow
 from .decoys import Decoys
+from .replies import ServiceError as ServiceError
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -32,10 +32,6 @@ PAGE_SIZE = p.MAX_PAGE  # entries per listing reply; the protocol bounds what fi
 # Where a code typed to the daemon's own commands comes from (twofa, twofactl resync):
 # not a PAM login, and never the same origin as one.
 COMMAND_ORIGIN = lockout.origin_of(None, None)
-
-
-class ServiceError(TwofaError):
-    """An operation refused by a rule of the service (a lock, a wrong code, no account)."""
 
 
 @dataclass

@@ -16,11 +16,24 @@ from typing import Any
 
 from pam_twofa import protocol as p
 
-from .. import lockout, totp
-from ..policy import Policy
-from .replies import failed_reply, locked_reply
+from .. import emailing, lockout, totp
+from ..policy import EmailPolicy, Policy
+from .replies import ServiceError, failed_reply, locked_reply
 
 UNKNOWN_LOCKS_KEPT = 10_000  # names with no account whose failures are remembered
+UNSENT_KEPT = 10_000  # names that get no mail, whose pretended sends are remembered
+
+
+def over_limit(policy: EmailPolicy, sent: tuple[float, ...], now: float) -> ServiceError | None:
+    """The refusal of one more code by email, if `sent` has used up the limits."""
+    wait = policy.sends_allowed(sent, now)
+    if wait is None:
+        return None
+    minutes = max(1, round(wait / 60))
+    return ServiceError(
+        p.RATE_LIMITED,
+        f"too many codes were sent by email; the next can be sent in {minutes} minutes",
+    )
 
 
 class Decoys:
@@ -30,6 +43,20 @@ class Decoys:
         # Store-bound requests may run on several worker threads: one name's count is
         # read and written under this lock, so two wrong codes are never counted as one.
         self._counting = threading.Lock()
+        self.sends: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+
+    def count_send(self, user: str, policy: EmailPolicy, now: float) -> None:
+        """A code by email pretended for a name that gets no mail, counted as a real
+        send is (RATE_LIMITED past the same limits), so the limit tells nothing."""
+        with self._counting:
+            sent = tuple(t for t in self.sends.get(user, ()) if now - emailing.DAY < t <= now)
+            refusal = over_limit(policy, sent, now)
+            if refusal is not None:
+                raise refusal
+            self.sends[user] = (*sent, now)
+            self.sends.move_to_end(user)
+            while len(self.sends) > UNSENT_KEPT:
+                self.sends.popitem(last=False)
 
     def lock(self, user: str) -> lockout.LockState:
         """The lock-out state of a name with no account; a fresh one if none is kept."""

@@ -30,7 +30,9 @@ def check(
 
     skip (exempt, or optional and not set up), prompt, locked, enroll (required and
     not set up, with set-up at login) or refuse.  An unknown user is prompted like
-    an enrolled one, so the prompt reveals nothing about which accounts exist.
+    an enrolled one, so the prompt reveals nothing about which accounts exist; `email`
+    says whether the prompt offers a code by email, as the policy decides it for
+    this login, for a name with an address or without.
     """
     decision = ctx.policy.decide(user, lambda: ctx.directory.groups_of(user), service, rhost)
     if decision.action == EXEMPT:
@@ -41,12 +43,12 @@ def check(
         locked = locked_reply(row.lock, ctx.clock())
         if locked is not None:
             return {"action": p.LOCKED, **locked}
-        return {"action": p.PROMPT, "digits": _prompt_digits(row)}
+        return {"action": p.PROMPT, "digits": _prompt_digits(row), "email": decision.email}
     if ctx.directory.uid_of(user) is None:
         locked = locked_reply(ctx.decoys.lock(user), ctx.clock())
         if locked is not None:
             return {"action": p.LOCKED, **locked}
-        return {"action": p.PROMPT, "digits": ctx.policy.totp.digits}
+        return {"action": p.PROMPT, "digits": ctx.policy.totp.digits, "email": decision.email}
     if decision.action == OPTIONAL:
         return {"action": p.SKIP}
     return {"action": p.ENROLL if ctx.policy.enrollment_at_login else p.REFUSE}

@@ -10,8 +10,13 @@ import math
 from typing import Any
 
 from pam_twofa import protocol as p
+from pam_twofa.errors import TwofaError
 
 from .. import lockout
+
+
+class ServiceError(TwofaError):
+    """An operation refused by a rule of the service (a lock, a wrong code, no account)."""
 
 
 def locked_reply(state: lockout.LockState, now: float) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ connection, under MIGRATION_LOCK, in one transaction.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 # The columns mean what SQLite's do (sqlite.MIGRATIONS); "user" is quoted, a reserved word.
@@ -106,6 +106,16 @@ MIGRATIONS: dict[int, str] = {
         DROP COLUMN last_step,
         DROP COLUMN drift,
         DROP COLUMN totp_window;
+    """,
+    # Codes by email (as SQLite's 7).
+    4: """
+    ALTER TABLE users ADD COLUMN email text,
+        ADD COLUMN email_pending text,
+        ADD COLUMN email_pending_digest bytea,
+        ADD COLUMN email_pending_expires double precision,
+        ADD COLUMN email_code_digest bytea,
+        ADD COLUMN email_code_expires double precision,
+        ADD COLUMN email_sends text;
     """,
 }
 

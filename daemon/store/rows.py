@@ -92,6 +92,13 @@ class UserRow:
     strikes: int
     recent_failures: str | None  # lockout.encode_recent's text; None when there are none
     last_host: str | None  # where the last code was accepted (a fleet's host)
+    email: str | None = None  # the address codes are mailed to, once proven
+    email_pending: str | None = None  # an address being proven with a mailed code
+    email_pending_digest: bytes | None = None  # that code's keyed hash
+    email_pending_expires: float | None = None
+    email_code_digest: bytes | None = None  # the login code mailed last, as a keyed hash
+    email_code_expires: float | None = None
+    email_sends: str | None = None  # when codes were mailed (emailing.encode_sends)
     devices: tuple[DeviceRow, ...] = ()  # in the order they were added
 
     @property

@@ -25,7 +25,7 @@ from .writes import (
     user_of,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Migration N takes the schema from version N-1 to N.  Never edit one that shipped.
 MIGRATIONS: dict[int, str] = {
@@ -133,6 +133,18 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE users DROP COLUMN last_step;
     ALTER TABLE users DROP COLUMN drift;
     ALTER TABLE users DROP COLUMN totp_window;
+    """,
+    # Codes by email: the account's proven address, one being proven (with its code's
+    # keyed hash and expiry), the login code mailed last (likewise), and when codes
+    # were mailed within the last day (the rate limit).
+    7: """
+    ALTER TABLE users ADD COLUMN email TEXT;
+    ALTER TABLE users ADD COLUMN email_pending TEXT;
+    ALTER TABLE users ADD COLUMN email_pending_digest BLOB;
+    ALTER TABLE users ADD COLUMN email_pending_expires REAL;
+    ALTER TABLE users ADD COLUMN email_code_digest BLOB;
+    ALTER TABLE users ADD COLUMN email_code_expires REAL;
+    ALTER TABLE users ADD COLUMN email_sends TEXT;
     """,
 }
 

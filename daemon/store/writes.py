@@ -33,7 +33,26 @@ def device_of(values: Sequence[Any]) -> DeviceRow:
 
 
 def user_of(values: Sequence[Any], devices: Sequence[DeviceRow]) -> UserRow:
-    return replace(UserRow(*values), devices=tuple(devices))
+    row = UserRow(*values)
+    return replace(
+        row,
+        email_pending_digest=_bytes_or_none(row.email_pending_digest),
+        email_code_digest=_bytes_or_none(row.email_code_digest),
+        devices=tuple(devices),
+    )
+
+
+def _bytes_or_none(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+# No code mailed for a login, or none any more (spent, replaced, or its address gone).
+NO_EMAIL_CODE = {"email_code_digest": None, "email_code_expires": None}
+NO_PENDING_EMAIL = {
+    "email_pending": None,
+    "email_pending_digest": None,
+    "email_pending_expires": None,
+}
 
 
 def lock_columns(state: lockout.LockState) -> dict[str, Any]:
@@ -238,14 +257,18 @@ class NamedWrites(Protocol):
         step: int | None = None,
         drift: int | None = None,
         host: str | None = None,
+        emailed: bool = False,
     ) -> None:
         """A code accepted: the lock-out state after it, and what the device spent.
 
-        `device` None (a recovery code) touches no device.  Otherwise `step` is the
-        time step it spent (None leaves its last step) and `drift` its clock's offset
-        (None leaves it).  `host` is where it was accepted.
+        `device` None (a recovery code, or with `emailed` the code mailed last, which
+        is spent) touches no device.  Otherwise `step` is the time step it spent (None
+        leaves its last step) and `drift` its clock's offset (None leaves it).  `host`
+        is where it was accepted.
         """
-        self._update(row, {**lock_columns(lock), "last_success": now, "last_host": host})
+        spent_mail = NO_EMAIL_CODE if emailed else {}
+        changes = {**lock_columns(lock), "last_success": now, "last_host": host, **spent_mail}
+        self._update(row, changes)
         if device is None:
             return
         spent: dict[str, Any] = {"last_used": now}
@@ -279,6 +302,46 @@ class NamedWrites(Protocol):
         self._update(row, {})
         for device, secret in sealed.items():
             self._change_device(row.name, device, {"secret": secret})
+
+    # --- codes by email ------------------------------------------------------------------
+
+    def begin_email_address(
+        self, row: UserRow, address: str, digest: bytes, expires: float, sends: str
+    ) -> None:
+        """An address to prove: the keyed hash of the code mailed to it, and the send
+        counted.  It takes the place of any address being proven before."""
+        pending = {
+            "email_pending": address,
+            "email_pending_digest": digest,
+            "email_pending_expires": expires,
+        }
+        self._update(row, {**pending, "email_sends": sends})
+
+    def confirm_email_address(self, row: UserRow) -> None:
+        """The address being proven becomes the account's; a login code mailed to the
+        address before it goes."""
+        self._update(
+            row,
+            {**NO_PENDING_EMAIL, **NO_EMAIL_CODE},
+            also="email = email_pending, ",
+            only_if="email_pending IS NOT NULL",
+        )
+
+    def set_email_address(self, row: UserRow, address: str | None) -> None:
+        """The account's address set (an administrator's word) or removed; an address
+        being proven and a login code mailed before go with the old one."""
+        self._update(row, {"email": address, **NO_PENDING_EMAIL, **NO_EMAIL_CODE})
+
+    def begin_email_code(self, row: UserRow, digest: bytes, expires: float, sends: str) -> None:
+        """A login code mailed: its keyed hash in place of any code mailed before."""
+        code = {"email_code_digest": digest, "email_code_expires": expires}
+        self._update(row, {**code, "email_sends": sends})
+
+    def withdraw_email(self, row: UserRow, sends: str | None, *, code: bool) -> None:
+        """A message that could not be delivered, undone: its send no longer counts,
+        and its code (a login code with `code`, else an address's) is dropped."""
+        dropped = NO_EMAIL_CODE if code else NO_PENDING_EMAIL
+        self._update(row, {**dropped, "email_sends": sends})
 
     def replace_recovery_codes(self, row: UserRow, digests: Sequence[bytes], now: float) -> None:
         """The user's recovery codes, all replaced by `digests`."""

@@ -71,6 +71,7 @@ class SqliteDatabase:
     """One SQLite file, opened by as many connections as a test asks for."""
 
     latest: ClassVar[int] = SCHEMA_VERSION
+    ONE_KEY: ClassVar[int] = 5  # the last schema with one key per account (then: devices)
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "twofad.db"
@@ -89,9 +90,11 @@ class SqliteDatabase:
     def at_version(self, version: int) -> None:
         """The file as twofad of schema `version` left it (0: none yet), with the rows above."""
         db = sqlite3.connect(self.path)
-        for step in range(1, version + 1):
+        # The rows are written in the last shape with one key per account; the later
+        # migrations up to `version` then carry them on as they carried real ones.
+        for step in range(1, min(version, self.ONE_KEY) + 1):
             db.executescript(MIGRATIONS[step])
-        if 1 <= version < self.latest:  # rows of an earlier schema's shape
+        if 1 <= version < self.latest:
             db.execute(
                 "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
                 "enrolled_at, last_step, failures) VALUES ('alice', 1.0, ?, 'SHA1', 6, 30, ?, ?, ?)",
@@ -115,6 +118,8 @@ class SqliteDatabase:
             db.execute(OLD_CAROL_INSERT.format(m="?"), OLD_CAROL_KEYS)
             if version >= 4:  # from then on a failure also counted a strike
                 db.execute("UPDATE users SET strikes = failures")
+        for step in range(self.ONE_KEY + 1, version + 1):
+            db.executescript(MIGRATIONS[step])
         db.execute(f"PRAGMA user_version = {version}")
         db.commit()
         db.close()
@@ -131,6 +136,7 @@ class PostgresDatabase:
     """A fresh database on the test session's PostgreSQL server, opened over TCP."""
 
     latest: ClassVar[int] = pg.SCHEMA_VERSION
+    ONE_KEY: ClassVar[int] = 2  # the last schema with one key per account (then: devices)
 
     def __init__(self, database: PgDatabase) -> None:
         self.database = database
@@ -148,10 +154,9 @@ class PostgresDatabase:
 
     def at_version(self, version: int) -> None:
         """The database as twofad of schema `version` left it (0: empty), with the rows above."""
-        for step in range(1, version + 1):
-            self.database.execute(pg.MIGRATIONS[step])
-            self.database.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
-        if 1 <= version < self.latest:  # rows of an earlier schema's shape
+        for step in range(1, min(version, self.ONE_KEY) + 1):
+            self._migrate(step)
+        if 1 <= version < self.latest:  # in the last shape with one key, carried on below
             self.database.execute(
                 # PostgreSQL's first schema already counted strikes with each failure.
                 "INSERT INTO users (name, created_at, secret, algorithm, digits, period, "
@@ -177,6 +182,12 @@ class PostgresDatabase:
                 "VALUES ('alice', %s, 1.0)",
                 (OLD_DIGEST,),
             )
+        for step in range(self.ONE_KEY + 1, version + 1):
+            self._migrate(step)
+
+    def _migrate(self, step: int) -> None:
+        self.database.execute(pg.MIGRATIONS[step])
+        self.database.execute("INSERT INTO schema_version (version) VALUES (%s)", (step,))
 
     def newer_than_known(self) -> None:
         """The database as a later twofad, of a schema this one does not know, left it."""

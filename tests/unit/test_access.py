@@ -83,6 +83,11 @@ EXPECTED: dict[str, tuple[Grant | str, ...]] = {
     "device.add":           (R,   A,        Sc,       Sc,          NO_OWN,   NO_OWN),
     "device.rename":        (R,   A,        S,        S,           NO_OWN,   NO_OWN),
     "device.remove":        (R,   A,        Sc,       Sc,          NO_OWN,   NO_OWN),
+    "email.set":            (R,   A,        Sc,       Sc,          NO_OWN,   NO_OWN),
+    "email.confirm":        (R,   A,        S,        S,           NO_OWN,   NO_OWN),
+    "email.remove":         (R,   A,        S,        S,           NO_OWN,   NO_OWN),
+    "email.send":           (R,   NO_ROOT,  NO_ROOT,  NO_ROOT,     NO_ROOT,  NO_ROOT),
+    "email.test":           (R,   A,        A,        NO_ADMIN,    NO_ADMIN, NO_ADMIN),
 }
 # fmt: on
 
@@ -95,6 +100,7 @@ SAMPLE = {
     "secret": "A" * 32,
     "device": "tablet",
     "new_name": "old tablet",
+    "address": "alice@example.org",
 }
 
 

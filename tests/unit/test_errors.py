@@ -28,7 +28,7 @@ def test_every_code_has_a_fault_and_only_the_daemons_own_failures_are_ours() -> 
     }
     assert named == set(errors.FAULT_OF)
     ours = {code for code, fault in errors.FAULT_OF.items() if fault == errors.OURS}
-    assert ours == {errors.INTERNAL, errors.BUSY, errors.UNAVAILABLE}
+    assert ours == {errors.INTERNAL, errors.BUSY, errors.UNAVAILABLE, errors.NOT_SENT}
     assert set(errors.FAULT_OF.values()) == {errors.PEER, errors.OURS}
 
 

@@ -654,3 +654,85 @@ def test_arguments_are_read() -> None:
     default = login.Options.parse([])
     assert (default.socket, default.fail_open, default.timeout) == (None, False, 5.0)
     assert (default.prompt, default.debug, default.single_prompt) == (PROMPT, False, False)
+
+
+# --- a code by email -----------------------------------------------------------------
+
+ASK_EMAIL = {"action": p.PROMPT, "digits": 6, "email": True}
+EMAIL_PROMPT = f"{login.EMAIL_HINT}\n{PROMPT}"
+SENT = {"user": USER, "result": p.SENT, "expires_in": 600}
+MAILED = "27182818"
+
+
+def test_where_email_is_allowed_the_prompt_says_so_and_a_code_still_works() -> None:
+    run = attempt({"check": [ASK_EMAIL], "verify": [ACCEPTED]}, [CODE])
+    assert run.outcome == login.SUCCESS
+    assert run.shown == [("ask", EMAIL_PROMPT)]
+
+
+def test_where_it_is_not_the_word_email_is_just_a_wrong_code() -> None:
+    run = attempt({"check": [ASK_CODE], "verify": [REJECTED]}, ["email"])
+    assert run.outcome == login.AUTH_ERR
+    assert run.daemon.ops() == ["check", "verify"]  # never email.send
+
+
+@pytest.mark.parametrize("typed", ["email", " Email ", "EMAIL"])
+def test_email_sends_a_code_and_asks_for_it_in_the_same_login(typed: str) -> None:
+    accepted = {"user": USER, "result": p.ACCEPTED, "method": "email"}
+    run = attempt(
+        {"check": [ASK_EMAIL], "email.send": [SENT], "verify": [accepted]}, [typed, MAILED]
+    )
+    assert run.outcome == login.SUCCESS
+    assert run.shown == [
+        ("ask", EMAIL_PROMPT),
+        ("ask", f"{login.EMAIL_SENT}\n{login.EMAIL_PROMPT}"),
+    ]
+    assert run.daemon.sent[1] == ("email.send", {"user": USER, "service": SERVICE, "rhost": RHOST})
+    assert run.daemon.sent[2] == (
+        "verify",
+        {"user": USER, "code": MAILED, "service": SERVICE, "rhost": RHOST, "channel": "email"},
+    )
+
+
+def test_a_wrong_emailed_code_is_invalid() -> None:
+    run = attempt(
+        {"check": [ASK_EMAIL], "email.send": [SENT], "verify": [REJECTED]}, ["email", MAILED]
+    )
+    assert run.outcome == login.AUTH_ERR
+    assert run.shown[-1] == ("error", "Invalid verification code")
+
+
+@pytest.mark.parametrize(
+    ("refusal", "said"),
+    [
+        (
+            RequestFailed(
+                p.RATE_LIMITED,
+                "too many codes were sent by email; the next can be sent in 12 minutes",
+            ),
+            "Too many codes were sent by email; the next can be sent in 12 minutes.",
+        ),
+        (
+            RequestFailed(p.NOT_SENT, "the message could not be sent"),
+            "The code could not be sent by email. Try again later, or use a recovery code.",
+        ),
+        (
+            RequestFailed(p.LOCKED, "too many failed attempts; try again in 42 seconds"),
+            "Too many failed attempts; try again in 42 seconds.",
+        ),
+        (
+            RequestFailed(p.EMAIL_NOT_ALLOWED, "not allowed"),
+            "Codes by email are not available for this login.",
+        ),
+    ],
+)
+def test_when_no_code_is_mailed_the_person_is_told_why(refusal: RequestFailed, said: str) -> None:
+    run = attempt({"check": [ASK_EMAIL], "email.send": [refusal]}, ["email"])
+    assert run.outcome == login.AUTH_ERR
+    assert run.shown == [("ask", EMAIL_PROMPT), ("error", said)]
+    assert run.daemon.ops() == ["check", "email.send"]
+
+
+def test_the_daemon_gone_while_mailing_is_its_fail_choice() -> None:
+    run = attempt({"check": [ASK_EMAIL], "email.send": [DOWN]}, ["email"])
+    assert run.outcome == login.AUTHINFO_UNAVAIL

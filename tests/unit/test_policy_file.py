@@ -107,7 +107,7 @@ lockout: {first: 2h, max: 1h}
     assert found == [
         "policy.yaml:1:10: default: 'requird' is not one of required, optional, exempt",
         "policy.yaml:4:5: rules[0]: unknown key 'gruops'; expected one of name, users, groups, "
-        "services, from, not_users, not_services, not_groups, not_from, action",
+        "services, from, not_users, not_services, not_groups, not_from, action, email",
         "policy.yaml:6:16: totp.digits: expected a whole number from 6 to 8, not 9",
         "policy.yaml:6:27: totp.period: 30 is not a duration; write it with a unit: 30s, 15m, 1h",
         "policy.yaml:7:10: lockout: max (1h) must not be below first (2h)",
@@ -287,3 +287,52 @@ def test_a_huge_wrong_value_is_quoted_short() -> None:
 def test_forgiveness_can_be_switched_off_and_defaults_to_ten_minutes() -> None:
     assert parse("lockout: {forgive_within: 0s}\n").lockout.forgive_within == 0
     assert parse("lockout: {after: 3}\n").lockout.forgive_within == 600
+
+
+# --- codes by email ------------------------------------------------------------------
+
+
+def test_codes_by_email_are_off_unless_allowed() -> None:
+    assert not Policy().email.allowed
+    assert not parse("default: required\n").decide("alice", frozenset).email
+    policy = parse("email: {allowed: true, per_hour: 2, per_day: 4, valid_for: 5m}\n")
+    assert (policy.email.per_hour, policy.email.per_day, policy.email.valid_for) == (2, 4, 300.0)
+    assert policy.decide("alice", frozenset).email
+
+
+def test_a_rule_allows_or_forbids_email_for_the_logins_it_decides() -> None:
+    policy = parse(
+        "email: {allowed: true}\n"
+        "rules:\n"
+        "  - {name: admins, groups: [sudo], action: required, email: false}\n"
+        "  - {name: lan, from: [192.0.2.0/24], action: required, email: true}\n"
+        "  - {name: guests, users: [guest], action: exempt}\n"
+    )
+    assert not policy.decide("alice", lambda: frozenset({"sudo"})).email
+    assert policy.decide("bob", frozenset, "sshd", "192.0.2.9").email
+    assert policy.decide("carol", frozenset).email  # the default: allowed
+    assert not policy.decide("guest", frozenset).email  # no prompt, no email
+    only_rule = parse(
+        "rules:\n  - {name: lan, from: [192.0.2.0/24], action: required, email: true}\n"
+    )
+    assert only_rule.decide("bob", frozenset, "sshd", "192.0.2.9").email
+    assert not only_rule.decide("bob", frozenset, "sshd", "198.51.100.1").email
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("email: {per_hour: 4, per_day: 3}\n", "per_day (3) must not be below per_hour (4)"),
+        ("email: {valid_for: 2h}\n", "email.valid_for"),
+        ("email: {per_hour: 0}\n", "email.per_hour"),
+        ("email: {allowd: true}\n", "unknown key 'allowd'"),
+        ("email: yes\n", "email"),
+        ("rules:\n  - {name: r, action: required, email: maybe}\n", "rules[0].email"),
+    ],
+)
+def test_every_email_setting_is_checked(text: str, says: str) -> None:
+    assert any(says in message for message in errors(text)), errors(text)
+
+
+def test_email_settings_count_in_equivalence() -> None:
+    assert not parse("email: {allowed: true}\n").equivalent(Policy())

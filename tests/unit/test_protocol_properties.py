@@ -208,6 +208,11 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
     .map(lambda name: unicodedata.normalize("NFC", name))
     .filter(lambda name: 0 < len(name) <= MAX_DEVICE_NAME)
     .filter(lambda name: name.isprintable() and name == name.strip()),
+    p.validate_email_address: st.from_regex(
+        r"[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]@[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\.[a-z]{2,6}",
+        fullmatch=True,
+    ).filter(lambda address: ".." not in address and ".@" not in address),
+    p.validate_channel: st.just("email"),
 }
 
 

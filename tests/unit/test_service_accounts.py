@@ -59,6 +59,7 @@ def test_explain_names_the_rule_and_its_line(service: Service, clock: Clock) -> 
         "action": "optional",
         "rule": "default",
         "line": None,
+        "email_allowed": False,
         "state": "disabled",
         "known": True,
     }

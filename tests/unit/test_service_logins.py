@@ -26,7 +26,11 @@ def test_enrolled_user_is_prompted(service: Service, clock: Clock) -> None:
 
 def test_optional_prompts_only_the_enrolled(service: Service, clock: Clock) -> None:
     enroll(service, clock, "alice")
-    assert service.check("alice", "sshd", "203.0.113.1") == {"action": p.PROMPT, "digits": 6}
+    assert service.check("alice", "sshd", "203.0.113.1") == {
+        "action": p.PROMPT,
+        "digits": 6,
+        "email": False,
+    }
     assert service.check("bob", "sshd", "203.0.113.1") == {"action": p.SKIP}
 
 
@@ -43,7 +47,11 @@ def test_exempt_skips_even_the_enrolled(service: Service, clock: Clock) -> None:
     enroll(service, clock, "alice")
     use_policy(service, "rules:\n  - {from: [192.168.1.0/24], action: exempt}\n")
     assert service.check("alice", "sshd", "192.168.1.7") == {"action": p.SKIP}
-    assert service.check("alice", "sshd", "192.168.2.7") == {"action": p.PROMPT, "digits": 6}
+    assert service.check("alice", "sshd", "192.168.2.7") == {
+        "action": p.PROMPT,
+        "digits": 6,
+        "email": False,
+    }
 
 
 def test_a_locked_user_is_told_so_before_the_prompt(service: Service, clock: Clock) -> None:

@@ -418,6 +418,77 @@ def test_two_accounts_may_name_their_devices_alike(backend: Backend) -> None:
     assert device(read(backend, "bob")).last_step is None
 
 
+def test_an_address_is_proven_then_the_accounts(backend: Backend) -> None:
+    add_user(backend, "alice")
+    with backend.transaction():
+        backend.begin_email_address(current(backend), "a@example.org", b"h" * 40, 700.0, "100")
+    row = read(backend)
+    assert (row.email, row.email_pending, row.email_pending_digest) == (
+        None,
+        "a@example.org",
+        b"h" * 40,
+    )
+    assert (row.email_pending_expires, row.email_sends) == (700.0, "100")
+    with backend.transaction():
+        backend.confirm_email_address(current(backend))
+    row = read(backend)
+    assert row.email == "a@example.org" and row.email_pending is None
+    assert row.email_pending_digest is None and row.email_pending_expires is None
+    with pytest.raises(Conflict), backend.transaction():
+        backend.confirm_email_address(current(backend))  # nothing left to confirm
+
+
+def test_an_address_set_or_removed_takes_what_was_mailed_before_with_it(
+    backend: Backend,
+) -> None:
+    add_user(backend, "alice")
+    with backend.transaction():
+        backend.set_email_address(current(backend), "a@example.org")
+        backend.begin_email_code(current(backend), b"c" * 40, 900.0, "100,200")
+        backend.begin_email_address(current(backend), "b@example.org", b"h" * 40, 700.0, "1")
+        backend.set_email_address(current(backend), "c@example.org")
+    row = read(backend)
+    assert row.email == "c@example.org"
+    assert (row.email_pending, row.email_code_digest, row.email_code_expires) == (None, None, None)
+    with backend.transaction():
+        backend.set_email_address(current(backend), None)
+    assert read(backend).email is None
+
+
+def test_a_login_code_mailed_replaces_the_last_and_is_spent_by_its_success(
+    backend: Backend,
+) -> None:
+    add_user(backend, "alice")
+    with backend.transaction():
+        backend.begin_email_code(current(backend), b"1" * 40, 900.0, "100")
+        backend.begin_email_code(current(backend), b"2" * 40, 950.0, "100,200")
+    row = read(backend)
+    assert (row.email_code_digest, row.email_code_expires, row.email_sends) == (
+        b"2" * 40,
+        950.0,
+        "100,200",
+    )
+    with backend.transaction():
+        backend.record_success(current(backend), LockState(0, None, False), 300.0, emailed=True)
+    row = read(backend)
+    assert row.email_code_digest is None and row.email_code_expires is None
+    assert row.email_sends == "100,200" and row.last_success == 300.0  # the send still counts
+
+
+def test_a_send_withdrawn_drops_its_code_and_its_count(backend: Backend) -> None:
+    add_user(backend, "alice")
+    with backend.transaction():
+        backend.begin_email_code(current(backend), b"1" * 40, 900.0, "100,200")
+        backend.withdraw_email(current(backend), "100", code=True)
+    row = read(backend)
+    assert (row.email_code_digest, row.email_sends) == (None, "100")
+    with backend.transaction():
+        backend.begin_email_address(current(backend), "a@example.org", b"h" * 40, 700.0, "1,2")
+        backend.withdraw_email(current(backend), None, code=False)
+    row = read(backend)
+    assert (row.email_pending, row.email_pending_digest, row.email_sends) == (None, None, None)
+
+
 # --- every write is conditional on the row as read ------------------------------------
 
 WRITES: dict[str, Callable[[Backend, UserRow], None]] = {
@@ -436,6 +507,12 @@ WRITES: dict[str, Callable[[Backend, UserRow], None]] = {
     "reseal": lambda s, row: s.reseal(row, {"phone": b"sealed again"}),
     "replace_recovery_codes": lambda s, row: s.replace_recovery_codes(row, [b"n" * 32], 9.0),
     "delete_user": lambda s, row: s.delete_user(row),
+    "begin_email_address": lambda s, row: s.begin_email_address(
+        row, "a@example.org", b"h" * 40, 9.0, "9"
+    ),
+    "set_email_address": lambda s, row: s.set_email_address(row, "a@example.org"),
+    "begin_email_code": lambda s, row: s.begin_email_code(row, b"c" * 40, 9.0, "9"),
+    "withdraw_email": lambda s, row: s.withdraw_email(row, None, code=True),
 }
 
 
