@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client sqlite3 \
 	libpam-google-authenticator util-linux gcc libc6-dev \
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd \
-	postgresql python3-psycopg pgbouncer
+	postgresql python3-psycopg pgbouncer python3-aiosmtpd
 STAMP := $(VENV)/.installed
 
 # The second library set: PyPI's newest pyotp, PyYAML, cryptography and segno, in a
@@ -22,7 +22,8 @@ PYPI_LIBRARIES := pyotp PyYAML cryptography segno psycopg
 # and QR codes (twofa, twofactl), imports (80-bit keys among them), the key file
 # (AES-GCM, HKDF), live policy reloads (YAML), enrollment at login through pam_python
 # (the QR code in the PAM conversation), systemd's protocols without systemd-python, the
-# fleet's store (psycopg), and devices (a key and a QR code for each).
+# fleet's store (psycopg), devices (a key and a QR code for each), and the mailer's
+# SMTP with TLS (aiosmtpd, PyPI's on that side).
 PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cli_admin.py \
 	tests/integration/test_import.py tests/integration/test_key_file.py \
 	tests/integration/test_policy_live.py tests/integration/test_hook_pamtester.py \
@@ -30,7 +31,8 @@ PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cl
 	tests/integration/test_fleet_failover.py tests/integration/test_fleet_pamtester.py \
 	tests/integration/test_fleet_pgbouncer.py tests/integration/test_key_rotation.py \
 	tests/integration/test_move_into_fleet.py tests/integration/test_fleet_tls.py \
-	tests/integration/test_devices_cli.py
+	tests/integration/test_devices_cli.py tests/integration/test_mailer_smtp.py \
+	tests/integration/test_email_cli.py
 
 # The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
 # the sources with packaging/debian as debian/. `make test-deb` installs it with apt into

@@ -20,9 +20,11 @@ COMMON = {"help", "socket", "json"}  # shown once, in OPTIONS, not under every c
 def _parsers() -> list[tuple[str, str, Callable[[], argparse.ArgumentParser], dict[str, str]]]:
     from pam_twofa.cli import ctl, user
     from twofad import main
+    from twofad.mailer import main as mailer
 
     return [
         ("twofad", "8", main.build_parser, TWOFAD_EXTRA),
+        ("twofa-mailer", "8", mailer.build_parser, MAILER_EXTRA),
         ("twofactl", "8", ctl.build_parser, TWOFACTL_EXTRA),
         ("twofa", "1", user.build_parser, TWOFA_EXTRA),
     ]
@@ -61,6 +63,20 @@ TWOFACTL_EXTRA = {
     "\\fBsshd_config\\fR(5)",
 }
 TWOFA_EXTRA = {"SEE ALSO": "\\fBtwofactl\\fR(8), \\fBtwofad\\fR(8)"}
+MAILER_EXTRA = {
+    "SYSTEMD": (
+        "The package runs it as the system user _twofa\\-mailer from twofa\\-mailer.service, "
+        "off until /etc/twofa/mailer.yaml exists and the unit is enabled. It listens on "
+        "/run/twofa\\-mailer/mailer.sock (mode 0666); only root and allow_users may hand "
+        "over messages (SO_PEERCRED)."
+    ),
+    "FILES": (
+        ".TP\n/etc/twofa/mailer.yaml\nThe relay, the sender, who may hand over messages.\n"
+        ".TP\n/etc/twofa/mailer.password\nThe relay's password, readable by the mailer only.\n"
+        ".TP\n/usr/share/doc/pam\\-twofa/examples/mailer.yaml\nA commented example."
+    ),
+    "SEE ALSO": "\\fBtwofad\\fR(8), \\fBtwofactl\\fR(8)",
+}
 
 
 def roff(text: str) -> str:

@@ -667,6 +667,10 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
         "/usr/share/man/man8/twofad.8.gz",
         "/usr/share/man/man8/twofactl.8.gz",
         "/usr/share/man/man1/twofa.1.gz",
+        "/usr/bin/twofa-mailer",
+        f"{UNIT_DIR}/twofa-mailer.service",
+        "/usr/share/man/man8/twofa-mailer.8.gz",
+        f"{EXAMPLES}/mailer.yaml",
     ):
         assert root.file(path).exists(), path
     conffiles = root.run("dpkg-query", "-W", "-f=${Conffiles}", "pam-twofa").stdout
@@ -683,7 +687,7 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
         "/usr/lib/python3/dist-packages/pam_twofa/__init__.py",
         "/usr/lib/python3/dist-packages/twofad/__init__.py",
     ]
-    for command in ("twofad", "twofactl", "twofa"):
+    for command in ("twofad", "twofactl", "twofa", "twofa-mailer"):
         assert "usage:" in root.run(command, "--help").stdout
 
     # The daemon's account, and its private state directory.
@@ -698,6 +702,13 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
         assert "pam_twofa" not in stack.read_text(), stack
     # ... while the socket is enabled, for systemd to start at the next boot.
     assert root.file("/etc/systemd/system/sockets.target.wants/twofad.socket").is_symlink()
+    # The mailer: its own account, and off until an administrator configures it.
+    mailer = root.run("getent", "passwd", "_twofa-mailer").stdout.strip().split(":")
+    assert int(mailer[2]) < 1000 and mailer[2] != account[2]
+    assert not root.file(
+        "/etc/systemd/system/multi-user.target.wants/twofa-mailer.service"
+    ).exists()
+    assert not root.file("/etc/twofa/mailer.yaml").exists()
 
 
 def test_units_are_as_the_issue_asks_and_hardened(step: Bookworm) -> None:
@@ -743,6 +754,29 @@ def test_units_are_as_the_issue_asks_and_hardened(step: Bookworm) -> None:
         if line.strip() and "/usr/bin/twofad is not executable" not in line
     ]
     assert complaints == [], verify.stdout + verify.stderr
+
+
+def test_the_mailer_unit_is_hardened_with_network_only(step: Bookworm) -> None:
+    service = _unit(step.root, "twofa-mailer.service")
+    assert service["User"] == ["_twofa-mailer"]
+    assert service["ConditionPathExists"] == ["/etc/twofa/mailer.yaml"]
+    assert service["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
+    assert service["CapabilityBoundingSet"] == [""]
+    for setting in ("ProtectSystem", "ProtectHome", "PrivateTmp", "NoNewPrivileges"):
+        assert service[setting] in (["strict"], ["yes"]), setting
+    unit = step.root.file(f"{UNIT_DIR}/twofa-mailer.service")
+    analysis = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(
+        r"Overall exposure level for twofa-mailer\.service: (\d+\.\d+)", analysis.stdout
+    )
+    assert found, analysis.stdout + analysis.stderr
+    print(f"\nsystemd-analyze security twofa-mailer: exposure {found.group(1)}")
 
 
 def test_twofad_starts_as_its_user_from_the_installed_files(step: Bookworm) -> None:
