@@ -12,7 +12,7 @@ import argparse
 
 from ..client import Client
 from ..vocabulary import PENDING, STATE_LABELS
-from . import _common, _delivery, _devices
+from . import _common, _delivery, _devices, _email
 from ._common import Command, arg
 from .asuser import Person
 
@@ -146,6 +146,8 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         )
     _common.print_table(rows)
     for s in statuses if args.users else ():  # the users asked for by name: their devices
+        for line in _email.address_lines(s, f"{s['user']}: "):
+            print(line)
         if s.get("devices"):
             print()
             print(f"Devices of {s['user']}:")

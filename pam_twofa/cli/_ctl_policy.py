@@ -68,6 +68,8 @@ def _policy_explain(client: Client, args: argparse.Namespace) -> int:
     rule = "the default" if data["rule"] == "default" else f"rule {data['rule']!r}"
     where = f", {data['line']}" if data.get("line") else ""
     print(f"{data['user']} via {data['service']} {origin}: {data['action']} ({rule}{where})")
+    if "email_allowed" in data:
+        print(f"codes by email: {'allowed' if data['email_allowed'] else 'not allowed'}")
     if data.get("state") is None:
         print("state: unknown (the state database cannot be reached now)")
     else:

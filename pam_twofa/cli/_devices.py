@@ -71,8 +71,9 @@ def _hint(side: Side, args: argparse.Namespace, code: str) -> str | None:
         return "choose another name (a name is the same in capitals or small letters)"
     if code == p.TOO_MANY_DEVICES:
         return f"remove one first: `{side.command(args, 'device remove', 'NAME')}`"
-    if code == p.LAST_DEVICE:
-        return f"to switch two-step verification off, use `{side.command(args, 'disable')}`"
+    if code == p.LAST_DEVICE:  # the daemon's message already says why and what instead
+        add = side.command(args, "device add", "NAME")
+        return f"the commands: `{side.command(args, 'disable')}`, `{add}`"
     return None
 
 

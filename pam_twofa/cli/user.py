@@ -17,7 +17,7 @@ from typing import Any
 
 from ..client import Client
 from ..vocabulary import ACTIVE, PENDING
-from . import _common, _delivery, _devices
+from . import _common, _delivery, _devices, _email
 from ._common import Command, arg
 
 
@@ -53,6 +53,8 @@ def _status(client: Client, args: argparse.Namespace) -> int:
         print(f"  enrolled {enrolled}, last login {last}")
         print(f"  recovery codes left: {data.get('recovery_codes_left')}")
         print(f"  lock: {_common.lock_text(data)}")
+        for line in _email.address_lines(data):
+            print(line)
         if data.get("devices"):
             print("  devices:")
             _devices.print_devices(data["devices"], "    ")
@@ -223,6 +225,7 @@ COMMANDS = (
         "twofa resync 123456 654321",
         (arg("code1"), arg("code2")),
     ),
+    _email.user_group(_me, _current_code),
     _devices.group(
         SIDE,
         (),
