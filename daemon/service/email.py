@@ -92,12 +92,15 @@ def confirm_address(ctx: Context, user: str, code: str) -> dict[str, Any]:
         row = ctx.active_row(user)
         if row.email_pending is None or row.email_pending_digest is None:
             raise ServiceError(
-                p.NOT_ENROLLED, f"{user} has no address to confirm; set one with email set"
+                p.NOT_ENROLLED,
+                f"{user} has no address to confirm; set one with twofa email set ADDRESS",
             )
         if (locked := locked_reply(row.lock, now)) is not None:
             return ServiceError(p.LOCKED, f"too many failed attempts; {_wait(locked)}")
         if not emailing.live(row.email_pending_expires, now):
-            return ServiceError(p.EXPIRED, "that code has expired; ask for another (email set)")
+            return ServiceError(
+                p.EXPIRED, "that code has expired; ask for another (twofa email set ADDRESS)"
+            )
         if not emailing.matches(ctx.keys, row.email_pending_digest, user, emailing.ADDRESS, code):
             _count_failure(ctx, row, now, COMMAND_ORIGIN)
             return ServiceError(p.INVALID_CODE, "that is not the code mailed to the address")

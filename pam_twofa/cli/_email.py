@@ -2,8 +2,9 @@
 
 A person proves their address: `twofa email set ADDRESS` (with a current code) mails a
 code to it, `twofa email confirm CODE` makes it the account's.  An administrator is
-trusted: `twofactl email set USER ADDRESS` sets it at once; `twofactl email test
-ADDRESS` sends a test message through the mailer.  An address is checked here before
+trusted: `twofactl email USER ADDRESS` sets it at once; `twofactl email test ADDRESS`
+sends a test message through the mailer (an account called `test` has its address set
+by `twofa email set`, as its owner).  An address is checked here before
 any code is asked for, so a typo costs nothing.
 """
 
@@ -101,65 +102,48 @@ def user_group(me: Callable[[], str], proof: Callable[[argparse.Namespace], str]
 # --- twofactl: any account --------------------------------------------------------
 
 
-def _ctl_set(client: Client, args: argparse.Namespace) -> int:
+def _ctl_email(client: Client, args: argparse.Namespace) -> int:
+    """`twofactl email USER ADDRESS`, `USER --remove`, or `test ADDRESS`."""
+    if args.user == "test" and args.address is not None and not args.remove:
+        return _ctl_test(client, args.address, args)
+    if args.remove:
+        if args.address is not None:
+            return _common.fail(
+                "twofactl", "--remove takes the user only: twofactl email USER --remove"
+            )
+        data = client.request("email.remove", user=args.user)
+        gone = data.get("removed")
+        words = f"{gone} removed from {args.user}." if gone else "No address was set."
+        return _said(data, args, words)
+    if args.address is None:
+        return _common.fail(
+            "twofactl", "give the address (twofactl email USER ADDRESS), or --remove"
+        )
     address = checked_address(args.address)
     data = client.request("email.set", user=args.user, address=address, code=args.code)
-    if "pending" in data:  # one's own: a code was mailed to prove it
+    if "pending" in data:  # one's own account: a code was mailed to prove it
         return _said(data, args, f"A code was mailed to {address}: twofa email confirm CODE")
     return _said(data, args, f"Codes by email for {args.user} now go to {data['email']}.")
 
 
-def _ctl_remove(client: Client, args: argparse.Namespace) -> int:
-    data = client.request("email.remove", user=args.user)
-    gone = data.get("removed")
-    return _said(data, args, f"{gone} removed from {args.user}." if gone else "No address was set.")
-
-
-def _ctl_test(client: Client, args: argparse.Namespace) -> int:
-    address = checked_address(args.address)
-    data = client.request("email.test", address=address)
-    return _said(data, args, f"A test message to {address} was handed to the relay.")
+def _ctl_test(client: Client, address: str, args: argparse.Namespace) -> int:
+    checked = checked_address(address)
+    data = client.request("email.test", address=checked)
+    return _said(data, args, f"A test message to {checked} was handed to the relay.")
 
 
 COMMANDS = (
-    Group(
+    Command(
         "email",
-        "set or remove a user's address for codes by email; send a test message",
-        "An administrator sets a user's address at once (the user proves their own with "
-        "twofa email set). `test` sends a message through the mailer (twofa-mailer) to "
-        "check the relay.",
+        _ctl_email,
+        "set or remove a user's address for codes by email, or send a test message "
+        "(twofactl email USER ADDRESS | USER --remove | test ADDRESS)",
+        "twofactl email alice alice@example.org",
         (
-            "twofactl email set alice alice@example.org",
-            "twofactl email remove alice",
-            "twofactl email test you@example.org",
-        ),
-        "command",
-        (
-            Command(
-                "set",
-                _ctl_set,
-                "set USER's address",
-                "twofactl email set alice alice@example.org",
-                (
-                    arg("user", metavar="USER"),
-                    arg("address", metavar="ADDRESS"),
-                    arg("--code", help="a current code, for your own account"),
-                ),
-            ),
-            Command(
-                "remove",
-                _ctl_remove,
-                "remove USER's address",
-                "twofactl email remove alice",
-                (arg("user", metavar="USER"),),
-            ),
-            Command(
-                "test",
-                _ctl_test,
-                "send a test message to ADDRESS through the mailer",
-                "twofactl email test you@example.org",
-                (arg("address", metavar="ADDRESS"),),
-            ),
+            arg("user", metavar="USER", help="the account (or `test`, to send a test message)"),
+            arg("address", metavar="ADDRESS", nargs="?", help="where its codes by email go"),
+            arg("--remove", action="store_true", help="remove USER's address"),
+            arg("--code", help="a current code, for your own account"),
         ),
     ),
 )

@@ -74,7 +74,7 @@ def test_an_administrator_sets_an_address_directly_and_sends_a_test(
     mail_daemon: Daemon, someone: Enrolled, relay: SmtpServer
 ) -> None:
     name = someone.user.name
-    done = twofactl(mail_daemon.socket, "email", "set", name, "a@example.test", "--json")
+    done = twofactl(mail_daemon.socket, "email", name, "a@example.test", "--json")
     assert done.returncode == 0 and done.json()["email"] == "a@example.test"
     assert relay.messages == []  # an administrator is trusted: nothing to prove
     shown = twofactl(mail_daemon.socket, "status", name)
@@ -85,7 +85,7 @@ def test_an_administrator_sets_an_address_directly_and_sends_a_test(
     assert tested.returncode == 0, tested.stderr
     [message] = relay.wait_for(1)
     assert message["To"] == "ops@example.test" and "test message" in message["Subject"]
-    assert twofactl(mail_daemon.socket, "email", "remove", name).returncode == 0
+    assert twofactl(mail_daemon.socket, "email", name, "--remove").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_an_administrator_sets_an_address_directly_and_sends_a_test(
 def test_a_bad_address_is_refused_clearly_and_changes_nothing(
     mail_daemon: Daemon, someone: Enrolled, relay: SmtpServer, bad: str
 ) -> None:
-    tried = twofactl(mail_daemon.socket, "email", "set", someone.user.name, bad)
+    tried = twofactl(mail_daemon.socket, "email", someone.user.name, bad)
     assert tried.returncode != 0 and "address" in tried.stderr
     assert len(tried.stderr.strip().splitlines()) == 1
     assert (
@@ -111,7 +111,6 @@ def test_a_person_cannot_set_another_persons_address(
             "ctl",
             mail_daemon.socket,
             "email",
-            "set",
             someone.user.name,
             "mallory@example.test",
             user=mallory.uid,
@@ -129,3 +128,13 @@ def test_a_mailer_that_cannot_deliver_changes_nothing(
     assert sent.returncode != 0 and "not_sent" in sent.stderr
     status = twofa(mail_daemon, someone, "status", "--json").json()
     assert status["email_pending"] is None and status["email"] is None
+
+
+def test_twofactl_email_says_what_it_needs(mail_daemon: Daemon, someone: Enrolled) -> None:
+    name = someone.user.name
+    alone = twofactl(mail_daemon.socket, "email", name)
+    assert alone.returncode != 0 and "give the address" in alone.stderr
+    both = twofactl(mail_daemon.socket, "email", name, "a@example.test", "--remove")
+    assert both.returncode != 0 and "--remove takes the user only" in both.stderr
+    status = twofactl(mail_daemon.socket, "status", name, "--json").json()[0]
+    assert status["email"] is None
