@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import textwrap
 import time
 import unicodedata
 from collections.abc import Iterable
@@ -121,9 +122,9 @@ def login_code(to: str, user: str, code: str, where: Where, now: float, valid_fo
             "",
             f"It works once, within {minutes} minutes.",
             "",
-            f"Asked for at {_when(now)} on {where.told()}.",
+            _wrapped(f"Asked for at {_when(now)} on {where.told()}."),
             "",
-            NOT_YOU,
+            _wrapped(NOT_YOU),
         ]
     )
     return Mail(to, f"Verification code for {user} on {where.host}", body + "\n")
@@ -140,7 +141,7 @@ def address_code(to: str, user: str, code: str, where: Where, now: float, valid_
             "",
             f"The code works once, within {minutes} minutes.",
             "",
-            f"Asked for at {_when(now)} on {where.told()}.",
+            _wrapped(f"Asked for at {_when(now)} on {where.told()}."),
             "",
             "If this was not you, ignore this message: nothing changes without the code.",
         ]
@@ -154,6 +155,11 @@ def test_message(to: str, host: str, now: float) -> Mail:
         "Codes by email can reach this address.\n"
     )
     return Mail(to, f"pam-twofa test message from {host}", body)
+
+
+def _wrapped(paragraph: str) -> str:
+    """Lines a mail reader shows as they are (no soft breaks in the middle of words)."""
+    return textwrap.fill(paragraph, width=72, break_long_words=False, break_on_hyphens=False)
 
 
 def _when(now: float) -> str:
