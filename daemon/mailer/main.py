@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: valid; relay {where}, from {config.sender}")
         return 0
-    with contextlib.suppress(FileNotFoundError):
-        if os.path.exists(args.socket) and not os.path.isdir(args.socket):
-            os.unlink(args.socket)  # left by a mailer that was killed
+    for stale in (args.socket, f"{args.socket}.new"):  # left by a mailer that was killed
+        with contextlib.suppress(FileNotFoundError):
+            if not os.path.isdir(stale):
+                os.unlink(stale)
     old_mask = os.umask(0o111)  # the socket 0666: the peer's uid decides, not the mode
     try:
         server = MailerServer(args.socket, config)

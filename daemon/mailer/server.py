@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pwd
 import socket
 import socketserver
@@ -82,7 +83,15 @@ class MailerServer(socketserver.ThreadingUnixStreamServer):
         self.uids = allowed_uids(config)
         self.send = send
         self.slots = threading.BoundedSemaphore(AT_ONCE)
-        super().__init__(path, _Handler)
+        self.final_path = path
+        super().__init__(f"{path}.new", _Handler)
+
+    def server_activate(self) -> None:
+        """Listening first, then under its name: whoever finds the socket can connect
+        (between bind and listen, a connection would be refused)."""
+        super().server_activate()
+        os.replace(self.server_address, self.final_path)  # type: ignore[arg-type]
+        self.server_address = self.final_path
 
 
 class _Handler(socketserver.BaseRequestHandler):
