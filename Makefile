@@ -6,7 +6,8 @@ VPY := $(VENV)/bin/python
 APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client sqlite3 \
 	libpam-google-authenticator util-linux gcc libc6-dev \
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd \
-	postgresql python3-psycopg pgbouncer python3-aiosmtpd
+	postgresql python3-psycopg pgbouncer python3-aiosmtpd \
+	cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
 STAMP := $(VENV)/.installed
 
 # The second library set: PyPI's newest pyotp, PyYAML, cryptography and segno, in a

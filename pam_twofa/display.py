@@ -15,6 +15,25 @@ def enrollment_intro() -> list[str]:
     ]
 
 
+def enrollment_in_a_form(data: dict[str, Any]) -> str:
+    """The set-up for a web login form, which shows no QR code and joins lines: the key
+    to type and the otpauth:// link to open, as sentences."""
+    return (
+        "Two-step verification: set up an authenticator app for this account. In Google "
+        "Authenticator, Microsoft Authenticator, Aegis or FreeOTP, enter a setup key. "
+        f"Key: {data['secret_grouped']} ({data['algorithm']}, {data['digits']} digits, "
+        f"every {data['period']} s). Or open this link on the phone: {data['uri']}"
+    )
+
+
+def recovery_codes_in_a_form(codes: list[str]) -> str:
+    return (
+        "Two-step verification is on. Recovery codes, each usable once when your phone "
+        f"is not at hand: {', '.join(codes)}. Store them somewhere safe now (a password "
+        "manager, or on paper): they will not be shown again."
+    )
+
+
 def enrollment_details(data: dict[str, Any]) -> list[str]:
     """The QR code, the key in groups of four, and the otpauth:// URI to paste."""
     return [

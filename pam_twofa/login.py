@@ -50,6 +50,44 @@ UNAVAILABLE = "Two-step verification is unavailable; login refused"
 ENROLL_TRIES = 3
 
 
+WEB_CONSOLE = "cockpit"  # the PAM service of Cockpit's login form
+CONTINUE = "Press Enter to continue: "
+
+
+class HeldMessages:
+    """A conversation for a login form that shows messages only with the next prompt.
+
+    Cockpit's form puts PAM's informational and error messages above the next prompt,
+    and drops those that come after the last one: "Invalid verification code" or
+    "Recovery code accepted; 2 left" would never be read, only "Authentication
+    failed".  So what is said after the last question is followed by one more prompt,
+    whose answer is not used, for the form to show it with.
+    """
+
+    def __init__(self, talk: "Conversation") -> None:
+        self._talk = talk
+        self._unshown = False
+
+    def ask(self, text: str, *, echo: bool = False) -> "str | None":
+        self._unshown = False
+        return self._talk.ask(text, echo=echo)
+
+    def info(self, text: str) -> None:
+        self._unshown = True
+        self._talk.info(text)
+
+    def error(self, text: str) -> None:
+        self._unshown = True
+        self._talk.error(text)
+
+    def log(self, text: str, *, warning: bool = False) -> None:
+        self._talk.log(text, warning=warning)
+
+    def show_what_is_held(self) -> None:
+        if self._unshown:
+            self.ask(CONTINUE, echo=True)
+
+
 class Options:
     """The hook's arguments from the PAM file: socket=, fail=, timeout=, prompt=, ..."""
 
@@ -60,6 +98,7 @@ class Options:
         self.prompt = "Verification code: "
         self.debug = False
         self.single_prompt = False
+        self.web_form = False  # messages only with a prompt, no QR code (see HeldMessages)
         self.unknown: list[str] = []
 
     @classmethod
@@ -79,6 +118,8 @@ class Options:
                 options.debug = True
             elif argument == "single_prompt":
                 options.single_prompt = True
+            elif argument == "web_form":
+                options.web_form = True
             else:
                 options.unknown.append(argument)
         return options
@@ -107,7 +148,10 @@ class Login:
         rhost: "str | None",
     ) -> None:
         self.options = options
-        self.talk = conversation
+        # Cockpit's login form: see HeldMessages. Its PAM service is "cockpit", so the
+        # hook reached through common-auth knows it without an argument.
+        self.in_form = options.web_form or service == WEB_CONSOLE
+        self.talk = HeldMessages(conversation) if self.in_form else conversation
         self.user = user
         self.service = service
         self.rhost = rhost
@@ -120,9 +164,12 @@ class Login:
         for argument in self.options.unknown:
             self.talk.log(f"ignoring unknown argument {argument!r}", warning=True)
         try:
-            return self._run()
+            outcome = self._run()
         except Unavailable as exc:
-            return self._unavailable(str(exc))
+            outcome = self._unavailable(str(exc))
+        if isinstance(self.talk, HeldMessages):
+            self.talk.show_what_is_held()
+        return outcome
 
     def _run(self) -> str:
         try:
@@ -263,7 +310,11 @@ class Login:
             data = self._client.request("enroll.begin", user=self.user)
         except RequestFailed as exc:
             return self._daemon_refused(exc)
-        self.talk.info("\n".join([*display.enrollment_intro(), *display.enrollment_details(data)]))
+        if self.in_form:  # no QR code, and one paragraph: a form joins the lines
+            self.talk.info(display.enrollment_in_a_form(data))
+        else:
+            screen = [*display.enrollment_intro(), *display.enrollment_details(data)]
+            self.talk.info("\n".join(screen))
         for attempt in range(1, ENROLL_TRIES + 1):
             typed = self.talk.ask("Enter the code from your app to confirm: ")
             if typed is None:
@@ -283,8 +334,13 @@ class Login:
         self._debug(f"enrolled {self.user}")
         # Shown with a prompt, so that clients which hold back messages until the next
         # prompt (OpenSSH does) still show the codes before the session starts.
-        lines = display.recovery_codes(confirmed["recovery_codes"])
-        self.talk.ask("\n".join([*lines, "Press Enter once they are stored: "]), echo=True)
+        codes = confirmed["recovery_codes"]
+        if self.in_form:
+            self.talk.info(display.recovery_codes_in_a_form(codes))
+            self.talk.ask("Press Enter once they are stored: ", echo=True)
+        else:
+            lines = display.recovery_codes(codes)
+            self.talk.ask("\n".join([*lines, "Press Enter once they are stored: "]), echo=True)
         return SUCCESS
 
     # --- when the daemon cannot help -----------------------------------------------

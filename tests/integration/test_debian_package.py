@@ -664,6 +664,7 @@ def test_apt_installs_the_package_and_its_dependencies(step: Bookworm) -> None:
         f"{EXAMPLES}/pam.d/sshd-key-then-code",
         f"{EXAMPLES}/pam.d/sshd-password-then-code",
         f"{EXAMPLES}/pam.d/login",
+        f"{EXAMPLES}/pam.d/cockpit",
         "/usr/share/man/man8/twofad.8.gz",
         "/usr/share/man/man8/twofactl.8.gz",
         "/usr/share/man/man1/twofa.1.gz",

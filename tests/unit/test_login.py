@@ -736,3 +736,49 @@ def test_when_no_code_is_mailed_the_person_is_told_why(refusal: RequestFailed, s
 def test_the_daemon_gone_while_mailing_is_its_fail_choice() -> None:
     run = attempt({"check": [ASK_EMAIL], "email.send": [DOWN]}, ["email"])
     assert run.outcome == login.AUTHINFO_UNAVAIL
+
+
+# --- a login form that shows messages only with a prompt (Cockpit) --------------------
+
+
+def test_in_cockpits_form_a_wrong_code_is_said_with_one_more_prompt() -> None:
+    run = attempt({"check": [ASK_CODE], "verify": [REJECTED]}, [CODE, ""], service="cockpit")
+    assert run.outcome == login.AUTH_ERR
+    assert run.shown == [
+        ("ask", PROMPT),
+        ("error", "Invalid verification code"),
+        ("ask-echo", login.CONTINUE),
+    ]
+
+
+def test_in_the_form_a_recovery_codes_count_is_said_before_the_session() -> None:
+    accepted = {"user": USER, "result": p.ACCEPTED, "method": "recovery", "recovery_codes_left": 3}
+    run = attempt({"check": [ASK_CODE], "verify": [accepted]}, ["k7qm-2xpd-9wrt", ""], ["web_form"])
+    assert run.outcome == login.SUCCESS
+    assert run.shown[-2:] == [
+        ("info", "Recovery code accepted; 3 left."),
+        ("ask-echo", login.CONTINUE),
+    ]
+
+
+def test_in_the_form_nothing_held_asks_nothing_more() -> None:
+    run = attempt({"check": [ASK_CODE], "verify": [ACCEPTED]}, [CODE], service="cockpit")
+    assert run.outcome == login.SUCCESS and run.shown == [("ask", PROMPT)]
+
+
+def test_set_up_in_the_form_shows_the_key_and_link_but_no_qr_code() -> None:
+    run = attempt(
+        {
+            "check": [{"action": p.ENROLL}],
+            "enroll.begin": [ENROLL_DATA],
+            "enroll.confirm": [CONFIRMED],
+        },
+        [CODE, ""],
+        service="cockpit",
+    )
+    assert run.outcome == login.SUCCESS
+    kind, screen = run.shown[0]
+    assert kind == "info" and "█" not in screen
+    assert ENROLL_DATA["secret_grouped"] in screen and ENROLL_DATA["uri"] in screen
+    assert run.shown[2][0] == "info" and all(c in run.shown[2][1] for c in RECOVERY_CODES)
+    assert run.shown[3] == ("ask-echo", "Press Enter once they are stored: ")
