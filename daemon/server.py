@@ -395,6 +395,9 @@ class Server:
             "policy_source": policy.source,
             "policy_rules": len(policy.rules),
             "lockout_risk": self.service.policy_impact(policy)["lockout_risk"],
+            # Codes by email anywhere in the policy: then the mailer must be there.
+            "email_allowed": policy.email.allowed or any(r.email for r in policy.rules),
+            "mailer_socket": self._mail.mailer.path,
         }
 
     def _reseal(self, grant: Grant, **page: Any) -> dict[str, Any]:

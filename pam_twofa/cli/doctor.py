@@ -59,6 +59,7 @@ def run_checks(client: Client, setup: Setup) -> list[Check]:
     checks.append(clock())
     checks.extend(_files(facts))
     checks.append(_administrators(facts))
+    checks.append(mailer(facts))
     return checks
 
 
@@ -104,6 +105,30 @@ def _policy(client: Client, facts: dict[str, Any] | None) -> Check:
         except (OSError, UnicodeDecodeError) as exc:
             return Check("policy", False, f"cannot read {source}: {exc}", f"check {source}")
     return Check("policy", True, f"{source}: valid, {facts.get('policy_rules')} rules in force")
+
+
+def mailer(facts: dict[str, Any] | None) -> Check:
+    """Where the policy allows codes by email, the mailer must take messages: otherwise
+    every person who types `email` is told the code could not be sent."""
+    if facts is None or not facts.get("email_allowed"):
+        return Check("mailer", True, "codes by email are off in the policy: no mailer needed")
+    path = str(facts.get("mailer_socket"))
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            probe.connect(path)
+    except OSError as exc:
+        return Check(
+            "mailer",
+            False,
+            f"the policy allows codes by email, but the mailer at {path} does not answer "
+            f"({exc.strerror or exc})",
+            "configure /etc/twofa/mailer.yaml, then systemctl enable --now twofa-mailer; "
+            "twofactl email test ADDRESS",
+        )
+    return Check("mailer", True, f"codes by email are allowed; the mailer listens on {path}")
 
 
 # --- PAM --------------------------------------------------------------------------------

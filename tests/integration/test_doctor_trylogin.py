@@ -63,6 +63,7 @@ def test_a_working_setup(hook_daemon: Daemon) -> None:
         "key file",
         "state directory",
         "administrators",
+        "mailer",
     ):
         assert checks[name]["ok"], checks[name]
     assert checks["clock"]["ok"] == clock_synchronised()

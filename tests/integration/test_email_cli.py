@@ -138,3 +138,26 @@ def test_twofactl_email_says_what_it_needs(mail_daemon: Daemon, someone: Enrolle
     assert both.returncode != 0 and "--remove takes the user only" in both.stderr
     status = twofactl(mail_daemon.socket, "status", name, "--json").json()[0]
     assert status["email"] is None
+
+
+def doctor_mailer(daemon: Daemon) -> dict[str, object]:
+    checks = twofactl(daemon.socket, "doctor", "--json").json()
+    return next(check for check in checks if check["check"] == "mailer")
+
+
+def test_doctor_says_whether_the_mailer_answers_where_email_is_allowed(
+    shared_dir: Path, tmp_path: Path, relay: SmtpServer
+) -> None:
+    policy = shared_dir / "policy.yaml"
+    policy.write_text("email: {allowed: true}\n")
+    mailer = Mailer.for_server(tmp_path, relay).start()
+    daemon = Daemon(shared_dir, "--policy", str(policy), "--mailer-socket", mailer.socket)
+    daemon.start()
+    try:
+        assert doctor_mailer(daemon)["ok"] is True
+        mailer.stop()
+        missing = doctor_mailer(daemon)
+        assert missing["ok"] is False and "twofa-mailer" in str(missing["fix"])
+    finally:
+        mailer.stop()
+        daemon.stop()
