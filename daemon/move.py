@@ -76,7 +76,7 @@ def _write(target: Backend, keys: Keys, row: UserRow, digests: list[bytes], now:
     if not row.devices:
         return ALREADY_THERE  # a row with no key at all: nothing to move
     brought = [_resealed(keys, row.name, device) for device in row.devices]
-    target.take_over(row.name, None, Brought(brought, digests), now)
+    target.take_over(row.name, None, Brought(brought, digests, row.email), now)
     return MOVED
 
 

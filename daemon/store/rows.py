@@ -166,3 +166,4 @@ class Brought:
 
     devices: Sequence[BroughtDevice]
     recovery_digests: Sequence[bytes] = ()
+    email: str | None = None  # a proven address for codes by email; None keeps the account's

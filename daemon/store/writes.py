@@ -235,9 +235,13 @@ class NamedWrites(Protocol):
         """Devices brought from elsewhere, in place of every device the account had.
 
         The lock-out counts start afresh and the recovery codes are replaced by the
-        brought ones.  With `row` None the account must have no row yet.
+        brought ones; a brought address for codes by email becomes the account's (none
+        brought keeps the account's own).  With `row` None the account must have no row
+        yet.
         """
         start = {**CLEAR_LOCK, "enrolled_at": now}
+        if brought.email is not None:
+            start["email"] = brought.email
         if row is None:
             self._insert(name, now, start)
         else:

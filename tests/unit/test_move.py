@@ -99,3 +99,16 @@ def test_a_key_the_ring_cannot_open_is_reported_and_not_moved(tmp_path: Path) ->
     assert move.move(host, fleet, FLEET, 5.0).results == {"dave": move.UNREADABLE}
     with fleet.transaction():
         assert fleet.user_names() == []
+
+
+def test_a_proven_address_for_codes_by_email_moves_too(tmp_path: Path) -> None:
+    host, fleet = stores(tmp_path)
+    active(host, HOST, "alice")
+    with host.transaction():
+        row = host.get_user("alice")
+        assert row is not None
+        host.set_email_address(row, "alice@example.org")
+    assert move.move(host, fleet, FLEET, 5.0).results == {"alice": move.MOVED}
+    with fleet.transaction():
+        moved = fleet.get_user("alice")
+        assert moved is not None and moved.email == "alice@example.org"
