@@ -89,7 +89,8 @@ def free_name(row: UserRow, base: str) -> str:
 
 
 def provisioning(ctx: Context, user: str, secret: str, params: totp.TotpParams) -> dict[str, Any]:
-    """What an app needs: the key, grouped for typing, the URI and its QR code."""
+    """What an app needs: the key, grouped for typing, the URI and its QR code (as
+    terminal text, and as an image for the web console)."""
     issuer = ctx.policy.issuer_name
     uri = totp.provisioning_uri(secret, user, issuer, params)
     return {
@@ -98,6 +99,7 @@ def provisioning(ctx: Context, user: str, secret: str, params: totp.TotpParams) 
         "secret_grouped": totp.grouped(secret),
         "uri": uri,
         "qr": totp.qr_text(uri),
+        "qr_image": totp.qr_image(uri),
         "issuer": issuer,
         "algorithm": params.algorithm,
         "digits": params.digits,

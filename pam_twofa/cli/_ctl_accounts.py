@@ -18,7 +18,10 @@ from .asuser import Person
 
 VERIFY_EXIT = {"accepted": 0}
 
-ENROLLMENT_KEYS = ("user", "secret", "uri", "qr", "issuer", "algorithm", "digits", "period")
+ENROLLMENT_KEYS = (
+    *("user", "secret", "uri", "qr", "qr_image"),
+    *("issuer", "algorithm", "digits", "period"),
+)
 
 
 def _last_login(status: dict[str, object]) -> str:

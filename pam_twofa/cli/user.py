@@ -20,6 +20,10 @@ from ..vocabulary import ACTIVE, PENDING
 from . import _common, _delivery, _devices, _email
 from ._common import Command, arg
 
+# What a set-up's --json prints: the key, its URI, its QR code as terminal text and as
+# an image (a data: URI, for the web console's page).
+SETUP_KEYS = ("user", "device", "secret", "uri", "qr", "qr_image")
+
 
 def _me() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
@@ -71,7 +75,7 @@ def _enroll(client: Client, args: argparse.Namespace) -> int:
         "enroll.begin", user=user, replace=args.replace or None, code=code, device=device
     )
     if args.json:
-        _common.print_json({key: data[key] for key in ("user", "device", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in SETUP_KEYS})
         return 0
     _delivery.show_enrollment(data)
     print()
@@ -119,7 +123,7 @@ def _show_qr(client: Client, args: argparse.Namespace) -> int:
         SIDE, client, args, "secret.show", user=_me(), code=_current_code(args), device=device
     )
     if args.json:
-        _common.print_json({key: data[key] for key in ("user", "device", "secret", "uri", "qr")})
+        _common.print_json({key: data[key] for key in SETUP_KEYS})
         return 0
     name = data.get("device") or device
     print(f"The key of {name} again, to set it up anew on that same device.")
@@ -163,7 +167,7 @@ SIDE = _devices.Side(
     user=lambda args: _me(),
     proof=_current_code,
     names_user=False,
-    add_keys=("user", "device", "secret", "uri", "qr"),
+    add_keys=SETUP_KEYS,
 )
 
 COMMANDS = (

@@ -44,7 +44,7 @@ DEVICE_KEYS = {
     "period",
     "renews",
 }
-TWOFA_ADD_KEYS = {"user", "device", "secret", "uri", "qr"}  # as `twofa enroll --json`
+TWOFA_ADD_KEYS = {"user", "device", "secret", "uri", "qr", "qr_image"}  # as `twofa enroll --json`
 TWOFACTL_ADD_KEYS = TWOFA_ADD_KEYS | {"issuer", "algorithm", "digits", "period"}
 CONFIRM_KEYS = {"user", "device", "state"}
 RENAME_KEYS = {"user", "device", "renamed_from"}

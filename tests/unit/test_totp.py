@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import struct
 import urllib.parse
 
 import pyotp
@@ -10,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pam_twofa import _jsoncodec
+from pam_twofa.vocabulary import MAX_MESSAGE_BYTES
 from support.oath import oathtool, oathtool_hex
 from twofad import totp
 
@@ -260,6 +263,26 @@ def test_the_longest_uri_the_validators_allow_still_makes_a_qr_code() -> None:
     )
     lines = totp.qr_text(longest).splitlines()
     assert lines and set("".join(lines)) <= set(" █▀▄")
+
+
+def test_qr_image_is_a_png_of_the_code_with_its_quiet_zone() -> None:
+    uri = totp.provisioning_uri(totp.new_secret(), "alice", "nas", totp.TotpParams())
+    image = totp.qr_image(uri)
+    prefix = "data:image/png;base64,"
+    assert image.startswith(prefix)
+    png = base64.b64decode(image[len(prefix) :], validate=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == height and width % 5 == 0  # square, 5 pixels a module
+    assert (width // 5 - 8 - 21) % 4 == 0  # a QR version's size, plus 4 modules each side
+
+
+def test_the_longest_uri_s_set_up_fits_in_one_message() -> None:
+    longest = totp.provisioning_uri(
+        "A" * 128, "a" + "@" * 255, "\U0001f600" * 64, totp.TotpParams("SHA512", 8, 120)
+    )
+    shown = _jsoncodec.dumps({"qr": totp.qr_text(longest), "qr_image": totp.qr_image(longest)})
+    assert len(shown.encode()) < MAX_MESSAGE_BYTES - 8192  # room for the other fields
 
 
 def test_grouped_secret_reads_in_fours() -> None:
