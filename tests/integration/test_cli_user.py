@@ -18,8 +18,8 @@ from support.users import throwaway_user
 pytestmark = pytest.mark.integration
 
 
-def twofa(daemon: Daemon, enrolled: Enrolled, *args: str) -> Run:
-    return run_cli("user", daemon.socket, *args, user=enrolled.user.uid)
+def twofa(daemon: Daemon, enrolled: Enrolled, *args: str, input: str | None = None) -> Run:
+    return run_cli("user", daemon.socket, *args, user=enrolled.user.uid, input=input)
 
 
 def test_status_of_ones_own_account(hook_daemon: Daemon, enrolled: Enrolled) -> None:
@@ -146,3 +146,17 @@ def test_twofa_touches_only_the_callers_account(hook_daemon: Daemon, enrolled: E
         after = twofactl(hook_daemon.socket, "status", enrolled.user.name, "--json").json()
         assert before[0]["state"] == after[0]["state"] == "enabled"
         assert before[0]["failures"] == after[0]["failures"]
+
+
+def test_codes_given_as_a_dash_come_from_standard_input(
+    hook_daemon: Daemon, enrolled: Enrolled
+) -> None:
+    ahead = [oathtool(enrolled.codes.secret, time.time() + 240 + 30 * i) for i in (0, 1)]
+    done = twofa(hook_daemon, enrolled, "resync", "-", "-", "--json", input="\n".join(ahead) + "\n")
+    assert done.returncode == 0 and done.json()["result"] == "accepted"
+    empty = twofa(hook_daemon, enrolled, "disable", "--code", "-", "--json", input="")
+    assert empty.returncode == 1 and "standard input, which had none" in empty.stderr
+    assert (
+        twofactl(hook_daemon.socket, "status", enrolled.user.name, "--json").json()[0]["state"]
+        == "enabled"
+    )
