@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         service,
         audit,
         load_policy=load_policy,
+        policy_path=args.policy or DEFAULT_POLICY,
         diagnostics=lambda: _file_facts(args.state_dir, key_file),
         limits=limits,
         runner=runner,

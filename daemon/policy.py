@@ -84,6 +84,7 @@ class Rule:
     not_groups: tuple[str, ...] | None = None
     not_from: tuple[Network | str, ...] | None = None
     email: bool | None = None  # emailed codes for the logins it decides; None: the policy's
+    file: str | None = None  # the drop-in it is written in; None: the policy's own file
 
     def matches(
         self,
@@ -164,9 +165,10 @@ class Decision:
     rule: str  # the rule's name, or "default"
     line: int | None  # where the rule is written, None for the default
     email: bool = False  # whether a code may be asked for by email at this login
+    file: str | None = None  # the drop-in the rule is written in; None: the policy's file
 
     def where(self, source: str) -> str | None:
-        return f"{source}:{self.line}" if self.line else None
+        return f"{self.file or source}:{self.line}" if self.line else None
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,9 @@ class Policy:
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     admin_groups: frozenset[str] = frozenset({"sudo"})
     email: EmailPolicy = field(default_factory=EmailPolicy)
+    # `include:` as written: glob patterns, relative to the file's directory, naming the
+    # drop-ins whose rules follow the file's own (see policy_file.with_dropins).
+    includes: tuple[str, ...] = ()
 
     def decide(
         self,
@@ -198,7 +203,8 @@ class Policy:
         for rule in self.rules:
             if rule.matches(user, groups, service, origin):
                 email = self.email.allowed if rule.email is None else rule.email
-                return Decision(rule.action, rule.name, rule.line, email and rule.action != EXEMPT)
+                allowed = email and rule.action != EXEMPT
+                return Decision(rule.action, rule.name, rule.line, allowed, rule.file)
         return Decision(
             self.default, "default", None, self.email.allowed and self.default != EXEMPT
         )
@@ -216,7 +222,7 @@ class Policy:
             if not rule.matches_person(user, groups):
                 continue
             if rule.action == REQUIRED:
-                return Decision(rule.action, rule.name, rule.line)
+                return Decision(rule.action, rule.name, rule.line, file=rule.file)
             if rule.covers_every_login:
                 return None
         return Decision(self.default, "default", None) if self.default == REQUIRED else None

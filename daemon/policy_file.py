@@ -9,8 +9,10 @@ unless all of it is valid.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import yaml
 from yaml.nodes import Node, ScalarNode
@@ -18,13 +20,13 @@ from yaml.nodes import Node, ScalarNode
 from pam_twofa import vocabulary as v
 from pam_twofa.errors import INVALID_POLICY, TwofaError
 from pam_twofa.protocol import (
-    BAD_REQUEST,
     MAX_WINDOW,
-    ProtocolError,
+    validate_group,
     validate_service,
     validate_user,
 )
 
+from . import policy_dropins as dropins
 from .lockout import LockoutPolicy
 from .policy import ACTIONS, EmailPolicy, Policy, Rule
 from .totp import ALGORITHMS, TotpParams
@@ -38,46 +40,67 @@ from .yaml_walk import (
     brief,
     human,
     position,
+    show,
 )
 
 MAX_POLICY_BYTES = v.MAX_POLICY_BYTES
 MAX_RULE_NAME = 64  # rule names travel in every status line and audit event
 MAX_SHOWN = 50  # problems listed; 50 of the longest still fit in a protocol message
+# The keys of a policy file; a drop-in may hold only `rules`.
+TOP_KEYS = (
+    "issuer",
+    "totp",
+    "default",
+    "rules",
+    "include",
+    "enrollment",
+    "recovery_codes",
+    "lockout",
+    "email",
+    "admins",
+)
+T = TypeVar("T")
 
 
 class PolicyError(TwofaError):
-    """A policy that cannot be used; `problems` lists every error found, in file order."""
+    """A policy that cannot be used; `problems` lists every error found, in file order.
+
+    A policy with drop-ins is several files: each problem keeps the file it is in, the
+    main file's first, then the drop-ins' in the order they are read.
+    """
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.located = [(source, problem) for problem in _in_order(problems)]
+        self._settle(source)
+
+    @classmethod
+    def joined(cls, errors: list[PolicyError]) -> PolicyError:
+        """One error holding every problem of `errors`, each still naming its file."""
+        joined = cls.__new__(cls)
+        joined.located = [pair for error in errors for pair in error.located]
+        joined._settle(errors[0].source)
+        return joined
+
+    def _settle(self, source: str) -> None:
         self.source = source
-        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
+        self.problems = [problem for _, problem in self.located]
         super().__init__(INVALID_POLICY, "\n".join(self.messages))
 
     @property
     def messages(self) -> list[str]:
         """Every problem, up to MAX_SHOWN: a reply carrying them must fit in one message."""
-        shown = [problem.format(self.source) for problem in self.problems[:MAX_SHOWN]]
-        hidden = len(self.problems) - len(shown)
+        shown = [problem.format(where) for where, problem in self.located[:MAX_SHOWN]]
+        hidden = len(self.located) - len(shown)
         return shown + ([f"{self.source}: ... and {hidden} more"] if hidden else [])
 
 
-def _group_name(value: object, path: str) -> str:
-    """Looser than a user name: directory groups such as 'domain admins' have spaces."""
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= 256
-        or not value.isprintable()
-        or value != value.strip()
-        or ":" in value
-        or "," in value
-    ):
-        raise ProtocolError(BAD_REQUEST, "not a group name")
-    return value
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line, p.column))
 
 
-def _rule(walker: Walker, node: Node, path: str) -> Rule:
+def _rule(walker: Walker, node: Node, path: str, file: str | None) -> Rule:
     users = walker.name(validate_user, "user name")
-    groups = walker.name(_group_name, "group name")
+    groups = walker.name(validate_group, "group name")
     services = walker.name(validate_service, "PAM service name")
 
     def listed(item: Callable[[Node, str], Any]) -> Callable[[Node, str], tuple[Any, ...]]:
@@ -115,7 +138,8 @@ def _rule(walker: Walker, node: Node, path: str) -> Rule:
         walker.problem(node, path, f"a rule needs an action: {', '.join(ACTIONS)}")
         raise Invalid
     return Rule(
-        name=fields.get("name", path),
+        # Unnamed, a rule is called where it is: a drop-in's own from the main file's.
+        name=fields.get("name", f"{os.path.basename(file)}:{path}" if file else path),
         action=fields["action"],
         line=node.start_mark.line + 1,
         users=fields.get("users"),
@@ -127,13 +151,14 @@ def _rule(walker: Walker, node: Node, path: str) -> Rule:
         not_groups=fields.get("not_groups"),
         not_from=fields.get("not_from"),
         email=fields.get("email"),
+        file=file,
     )
 
 
-def _rules(walker: Walker, node: Node, path: str) -> tuple[Rule, ...]:
+def _rules(walker: Walker, node: Node, path: str, file: str | None = None) -> tuple[Rule, ...]:
     if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
         return ()
-    rules = walker.sequence(node, path, lambda n, p: _rule(walker, n, p))
+    rules = walker.sequence(node, path, lambda n, p: _rule(walker, n, p, file))
     seen: dict[str, int] = {}
     for rule in rules:
         if rule.name in seen:
@@ -158,11 +183,46 @@ def _issuer(walker: Walker, node: Node, path: str) -> str:
 
 
 def parse(text: str, source: str = "policy.yaml") -> Policy:
-    """Validate `text` whole; return the Policy or raise PolicyError with every problem."""
+    """Validate `text` whole; return the Policy or raise PolicyError with every problem.
+
+    The drop-ins its `include:` names are not read here (see with_dropins, load).
+    """
+    root = _compose(text, source)
+    if root is None:
+        return Policy(source=source)  # an empty file: every key takes its default
+    return _walk(root, source, lambda walker, node: _policy(walker, node, source))
+
+
+def parse_fragment(text: str, source: str) -> tuple[Rule, ...]:
+    """A drop-in's rules; anything but `rules:` in it is an error naming the key."""
+    root = _compose(text, source)
+    if root is None:
+        return ()
+
+    def fragment(walker: Walker, node: Node) -> tuple[Rule, ...]:
+        def elsewhere(key: str) -> Callable[[Node, str], Any]:
+            def refuse(value: Node, path: str) -> None:
+                walker.problem(
+                    value, path, f"a drop-in holds only rules; put {key!r} in the policy file"
+                )
+                raise Invalid
+
+            return refuse
+
+        schema: dict[str, Callable[[Node, str], Any]] = {key: elsewhere(key) for key in TOP_KEYS}
+        schema["rules"] = lambda n, p: _rules(walker, n, p, source)
+        return tuple(walker.mapping(node, "", schema).get("rules", ()))
+
+    return _walk(root, source, fragment)
+
+
+def _compose(text: str, source: str) -> Node | None:
+    """The YAML's node tree (None for a file with nothing in it), or its one YAML error."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise PolicyError(source, [Problem(1, 1, "", f"larger than {MAX_POLICY_BYTES} bytes")])
     try:
-        root = yaml.compose(text, Loader=Loader)
+        root: Node | None = yaml.compose(text, Loader=Loader)
+        return root
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -183,27 +243,42 @@ def parse(text: str, source: str = "policy.yaml") -> Policy:
     except yaml.YAMLError as exc:
         message = brief(str(exc).splitlines()[0])
         raise PolicyError(source, [Problem(1, 1, "", f"not valid YAML: {message}")]) from None
+
+
+def _walk(root: Node, source: str, schema: Callable[[Walker, Node], T]) -> T:
+    """`schema` applied to the tree; PolicyError with every problem it recorded."""
     walker = Walker()
-    if root is None:
-        return Policy(source=source)  # an empty file: every key takes its default
+    result: T | None
     try:
-        policy = _policy(walker, root, source)
+        result = schema(walker, root)
     except Invalid:
-        policy = None
+        result = None
     except TooBig:
         walker.problems.append(Problem(1, 1, "", f"more than {MAX_NODES} values"))
-        policy = None
+        result = None
     except RecursionError:
         walker.problems.append(Problem(1, 1, "", "nested too deeply"))
-        policy = None
-    if walker.problems or policy is None:
+        result = None
+    if walker.problems or result is None:
         raise PolicyError(source, walker.problems or [Problem(1, 1, "", "not a policy")])
-    return policy
+    return result
+
+
+def _include(walker: Walker, node: Node, path: str) -> tuple[str, ...]:
+    def pattern(item: Node, where: str) -> str:
+        value = walker.string(item, where)
+        problem = dropins.pattern_problem(value)
+        if problem:
+            walker.problem(item, where, f"{show(value)}: {problem}")
+            raise Invalid
+        return value
+
+    return walker.sequence(node, path, pattern)
 
 
 def _policy(walker: Walker, root: Node, source: str) -> Policy:
     defaults = Policy()
-    group_name = walker.name(_group_name, "group name")
+    group_name = walker.name(validate_group, "group name")
 
     def group_list(node: Node, path: str) -> tuple[str, ...]:
         return walker.sequence(node, path, group_name)
@@ -216,6 +291,7 @@ def _policy(walker: Walker, root: Node, source: str) -> Policy:
             "totp": lambda n, p: _totp(walker, n, p),
             "default": walker.choice(ACTIONS),
             "rules": lambda n, p: _rules(walker, n, p),
+            "include": lambda n, p: _include(walker, n, p),
             "enrollment": lambda n, p: walker.mapping(n, p, {"at_login": walker.boolean}),
             "recovery_codes": lambda n, p: walker.mapping(n, p, {"count": walker.integer(4, 20)}),
             "lockout": lambda n, p: _lockout(walker, n, p),
@@ -225,7 +301,7 @@ def _policy(walker: Walker, root: Node, source: str) -> Policy:
                 p,
                 {
                     "groups": lambda gn, gp: walker.sequence(
-                        gn, gp, walker.name(_group_name, "group name")
+                        gn, gp, walker.name(validate_group, "group name")
                     )
                 },
             ),
@@ -248,6 +324,7 @@ def _policy(walker: Walker, root: Node, source: str) -> Policy:
         lockout=top.get("lockout", defaults.lockout),
         admin_groups=frozenset(top.get("admins", {}).get("groups", defaults.admin_groups)),
         email=top.get("email", defaults.email),
+        includes=top.get("include", ()),
     )
 
 
@@ -325,13 +402,90 @@ def _email(walker: Walker, node: Node, path: str) -> EmailPolicy:
     )
 
 
-def load(path: str) -> Policy:
-    """Read and validate a policy file; PolicyError for its content, OSError for the file."""
+def load(path: str, replace: Mapping[str, str] | None = None) -> Policy:
+    """Read and validate a policy file and its drop-ins; PolicyError for their content,
+    OSError for the main file.  `replace`: drop-ins (relative paths) to read as the text
+    given instead of from disk, to see a policy as it would be."""
     with open(path, "rb") as policy_file:
         data = policy_file.read(MAX_POLICY_BYTES + 1)
+    return with_dropins(parse(_decode(data, path), path), os.path.dirname(path), replace)
+
+
+def with_dropins(
+    policy: Policy, base: str | None, replace: Mapping[str, str] | None = None
+) -> Policy:
+    """`policy` with the rules of the drop-ins its `include:` names appended, after its
+    own (so the hand-written ones win: the first rule that matches decides).
+
+    `base` is the directory the patterns are relative to; None reads no drop-in.  Every
+    drop-in is read and checked before any error is raised, so all of them are listed;
+    rule names are unique across the files.
+    """
+    if not policy.includes or base is None:
+        return policy
+    replace = dict(replace or {})
+    own = os.path.basename(policy.source)
+    names = dropins.expand(policy.includes, base, replace, own)
+    if len(names) > dropins.MAX_DROPINS:
+        problem = Problem(1, 1, "include", f"{len(names)} files, more than {dropins.MAX_DROPINS}")
+        raise PolicyError(policy.source, [problem])
+    errors: list[PolicyError] = []
+    rules = list(policy.rules)
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            text = _given_dropin(path, replace[name]) if name in replace else _read_dropin(path)
+            rules += parse_fragment(text, path)
+        except PolicyError as exc:
+            errors.append(exc)
+    duplicates = _duplicates(rules, policy.source)
+    if errors or duplicates:
+        raise PolicyError.joined(errors + duplicates)
+    return dataclasses.replace(policy, rules=tuple(rules))
+
+
+def dropin_included(policy: Policy, name: str) -> bool:
+    """Whether the policy's `include:` names the drop-in `name` (relative to its file)."""
+    return any(dropins.matches(pattern, name) for pattern in policy.includes)
+
+
+def _given_dropin(path: str, text: str) -> str:
     try:
-        text = data.decode("utf-8")
+        dropins.check_directory(path)
+    except dropins.Untrusted as exc:
+        raise PolicyError(path, [Problem(1, 1, "", f"would not be read: {exc}")]) from None
+    return text
+
+
+def _read_dropin(path: str) -> str:
+    try:
+        data = dropins.read_trusted(path, MAX_POLICY_BYTES)
+    except dropins.Untrusted as exc:
+        raise PolicyError(path, [Problem(1, 1, "", f"not read: {exc}")]) from None
+    except OSError as exc:
+        raise PolicyError(path, [Problem(1, 1, "", f"cannot be read: {exc.strerror}")]) from None
+    return _decode(data, path)
+
+
+def _duplicates(rules: list[Rule], source: str) -> list[PolicyError]:
+    """A rule whose name an earlier file already gave (one file's own are found by
+    _rules, with the lines of both)."""
+    first: dict[str, Rule] = {}
+    errors = []
+    for rule in rules:
+        earlier = first.setdefault(rule.name, rule)
+        if earlier is not rule and earlier.file != rule.file:
+            where = f"{earlier.file or source}:{earlier.line}"
+            message = f"a rule named {rule.name!r} is already in {where}; names must be unique"
+            errors.append(
+                PolicyError(rule.file or source, [Problem(rule.line, 1, "rules", message)])
+            )
+    return errors
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PolicyError(path, [Problem(line, 1, "", "not valid UTF-8")]) from None
-    return parse(text, path)

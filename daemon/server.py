@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import socket
 import time
 import traceback
@@ -18,6 +19,7 @@ from typing import Any
 from pam_twofa import protocol as p
 from pam_twofa.errors import TwofaError
 from pam_twofa.protocol import ProtocolError, Request, Response
+from pam_twofa.vocabulary import DROPIN_DIR
 
 from . import access, names, policy_file
 from .access import Grant, Peer
@@ -78,6 +80,7 @@ class Server:
         audit: Audit,
         *,
         load_policy: Callable[[], Policy] | None = None,
+        policy_path: str | None = None,
         diagnostics: Callable[[], dict[str, Any]] | None = None,
         limits: Limits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -86,13 +89,15 @@ class Server:
     ) -> None:
         """`runner`: worker threads for a store that may be slow to answer (PostgreSQL);
         without it, every request is answered on the event loop.  `mailer`: where
-        messages go (none: codes by email cannot be sent)."""
+        messages go (none: codes by email cannot be sent).  `policy_path`: the file
+        `load_policy` reads, whose directory holds the drop-ins `policy.check` previews."""
         self.monotonic = monotonic
         self.runner = runner
         self.diagnostics = diagnostics or dict
         self.service = service
         self.audit = audit
         self.load_policy = load_policy or Policy
+        self.policy_path = policy_path
         self.limits = limits or Limits()
         self._connections = Connections(self.limits)
         clock = service.clock
@@ -449,10 +454,37 @@ class Server:
         return {"source": new.source, "rules": len(new.rules), "forced": force}
 
     def _policy_check(
-        self, grant: Grant, text: str, name: str = "policy.yaml", **page: Any
+        self,
+        grant: Grant,
+        text: str | None = None,
+        name: str = "policy.yaml",
+        dropin: dict[str, str] | None = None,
+        **page: Any,
     ) -> dict[str, Any]:
-        new = policy_file.parse(text, name)  # a PolicyError is the answer: invalid_policy
-        return self.service.policy_impact(new, **page)
+        """Who a policy would require: `text` as the main file (else the daemon's own,
+        as it is on disk now, which a reload would read), its drop-ins from the
+        daemon's policy directory, and `dropin` read as the text given."""
+        base = os.path.dirname(self.policy_path) if self.policy_path is not None else None
+        relative = f"{DROPIN_DIR}/{dropin['name']}" if dropin else None
+        replace = {relative: dropin["text"]} if dropin and relative else {}
+        # A PolicyError is the answer: invalid_policy, naming each file and line.
+        if text is not None:
+            new = policy_file.with_dropins(policy_file.parse(text, name), base, replace)
+        elif self.policy_path is None:
+            raise ServiceError(p.INVALID_POLICY, "this twofad reads no policy file")
+        else:
+            try:
+                new = policy_file.load(self.policy_path, replace)
+            except OSError as exc:
+                raise ServiceError(p.INVALID_POLICY, f"{exc.filename}: {exc.strerror}") from None
+        report = self.service.policy_impact(new, **page)
+        if relative is not None:
+            report["dropin"] = {
+                "name": relative,
+                "file": os.path.join(base or "", relative),
+                "included": policy_file.dropin_included(new, relative),
+            }
+        return report
 
     def _policy_explain(self, grant: Grant, user: str, **where: str) -> dict[str, Any]:
         return self.service.explain(user, **where)

@@ -12,6 +12,7 @@ from .vocabulary import (
     ALGORITHMS,
     MAX_DEVICE_NAME,
     MAX_DIGITS,
+    MAX_DROPIN_NAME,
     MAX_EMAIL_ADDRESS,
     MAX_PERIOD,
     MAX_POLICY_BYTES,
@@ -28,6 +29,8 @@ MAX_CODE_LEN = 128
 MAX_RHOST_LEN = 255
 _LOCAL_PART_CHARS = _ALNUM | frozenset("!#$%&'*+-/=?^_`{|}~.")
 _LABEL_CHARS = _ALNUM | frozenset("-")
+_DROPIN_CHARS = _ALNUM | frozenset("._-")
+MAX_GROUP_LEN = 256
 
 
 def validate_user(value: object, name: str = "user") -> str:
@@ -44,6 +47,19 @@ def validate_user(value: object, name: str = "user") -> str:
         raise BadRequest(f"{name} must be 1 to {MAX_USER_LEN} characters")
     if body[0] in "-.@\\" or not all(c in _USER_CHARS for c in body):
         raise BadRequest(f"{name} {value!r} is not a valid user name")
+    return value
+
+
+def validate_group(value: object, name: str = "group") -> str:
+    """A group name: looser than a user name, since directory groups such as
+    'domain admins' have spaces; never ':' or ',' (the separators of /etc/group), nor a
+    space at either end that would make two names look the same."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if not 1 <= len(value) <= MAX_GROUP_LEN:
+        raise BadRequest(f"{name} must be 1 to {MAX_GROUP_LEN} characters")
+    if not value.isprintable() or value != value.strip() or ":" in value or "," in value:
+        raise BadRequest(f"{name} {value!r} is not a valid group name")
     return value
 
 
@@ -170,6 +186,42 @@ def validate_policy_text(value: object, name: str = "text") -> str:
     if len(value) > MAX_POLICY_BYTES:
         raise BadRequest(f"{name} must be at most {MAX_POLICY_BYTES} characters")
     return value
+
+
+def validate_dropin_name(value: object, name: str = "name") -> str:
+    """A drop-in's bare file name: the daemon reads it in its own drop-in directory, so
+    no slash can point it elsewhere, and no leading dot (the include patterns' `*` does
+    not match hidden files, where temporary files are written)."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
+    if (
+        not 5 < len(value) <= MAX_DROPIN_NAME
+        or not value.endswith(".yaml")
+        or value.startswith(".")
+        or not all(c in _DROPIN_CHARS for c in value)
+    ):
+        raise BadRequest(
+            f"{name} {value[:MAX_DROPIN_NAME]!r} is not a drop-in file name (up to "
+            f"{MAX_DROPIN_NAME} letters, digits and ._- ending in .yaml, not starting with .)"
+        )
+    return value
+
+
+def validate_dropin(value: object, name: str = "dropin") -> dict[str, str]:
+    """A drop-in as it would be ({name, text}), for `policy.check` to preview."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be an object with 'name' and 'text'")
+    if set(value) != {"name", "text"}:
+        unknown = sorted(set(value) - {"name", "text"})
+        raise BadRequest(
+            f"{name}: unknown field(s) {', '.join(map(repr, unknown))}"
+            if unknown
+            else f"{name} needs both 'name' and 'text'"
+        )
+    return {
+        "name": validate_dropin_name(value["name"], f"{name}.name"),
+        "text": validate_policy_text(value["text"], f"{name}.text"),
+    }
 
 
 def validate_label(value: object, name: str = "name") -> str:

@@ -46,9 +46,11 @@ from .fields import (
     validate_code_list,
     validate_device_name,
     validate_digits,
+    validate_dropin,
     validate_email_address,
     validate_expires,
     validate_flag,
+    validate_group,
     validate_label,
     validate_limit,
     validate_period,
@@ -89,6 +91,7 @@ __all__ = [
     "MAX_RHOST_LEN",
     "MAX_USER_LEN",
     "MAX_WINDOW",
+    "NEEDS_ONE_OF",
     "NOT_ENROLLED",
     "NOT_SENT",
     "OPERATIONS",
@@ -124,9 +127,11 @@ __all__ = [
     "validate_code_list",
     "validate_device_name",
     "validate_digits",
+    "validate_dropin",
     "validate_email_address",
     "validate_expires",
     "validate_flag",
+    "validate_group",
     "validate_label",
     "validate_limit",
     "validate_period",
@@ -200,8 +205,11 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     "resync": {"user": _USER, "code1": _CODE, "code2": _CODE},
     "reload": {"force": (validate_flag, False)},
     "policy.check": {
-        "text": (validate_policy_text, True),
+        # The main file as it would be (else the daemon's own, as it is on disk), and
+        # one drop-in as it would be: at least one of the two.
+        "text": (validate_policy_text, False),
         "name": (validate_label, False),
+        "dropin": (validate_dropin, False),
         "after": (validate_user, False),
         "limit": (validate_limit, False),
     },
@@ -231,6 +239,10 @@ OPERATIONS: "dict[str, dict[str, tuple[Callable[..., Any], bool]]]" = {
     },
     "email.test": {"address": _ADDRESS},
 }
+
+
+# Operations whose optional fields must not all be missing: op -> fields, one needed.
+NEEDS_ONE_OF: "dict[str, tuple[str, ...]]" = {"policy.check": ("text", "dropin")}
 
 
 class Request:
@@ -339,6 +351,9 @@ def validate_request(op: object, fields: "dict[str, Any]", id: "int | None" = No
         value = validate(fields[name], name)
         if value is not None:
             clean[name] = value
+    one_of = NEEDS_ONE_OF.get(op, ())
+    if one_of and not any(name in clean for name in one_of):
+        raise BadRequest(f"{op}: give {' or '.join(map(repr, one_of))} (or both)")
     return Request(op, clean, id)
 
 

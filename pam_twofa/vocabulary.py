@@ -16,6 +16,11 @@ DEFAULT_SOCKET = "/run/twofad/twofad.sock"
 ROOT_DIRECTORY = "root"  # beside the socket: the directory of the root-only socket
 DEFAULT_STATE_DIR = "/var/lib/twofad"
 DEFAULT_POLICY = "/etc/twofa/policy.yaml"
+# Drop-ins a program writes, beside the policy an administrator writes by hand (which a
+# program then never rewrites): a bare file name in this directory, next to the policy.
+DROPIN_DIR = "policy.d"
+WEB_CONSOLE_DROPIN = "web-console.yaml"  # the one `twofactl require` (the web console) writes
+MAX_DROPIN_NAME = 64  # characters, ".yaml" included
 
 # A TOTP key's parameters (RFC 6238), as apps support them.
 ALGORITHMS = ("SHA1", "SHA256", "SHA512")

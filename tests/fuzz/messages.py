@@ -83,6 +83,10 @@ FIELD_VALUES: dict[str, Callable[[random.Random], Any]] = {
     "used_step": lambda rng: rng.randint(0, 2**40),
     "recovery_codes": lambda rng: [typed.recovery_code(rng) for _ in range(rng.randint(0, 20))],
     "expires": lambda rng: rng.choice((0, 1e6, 2.0**52, time.monotonic() + rng.uniform(-5, 60))),
+    "dropin": lambda rng: {
+        "name": rng.choice(("web-console.yaml", "a.yaml", "x_1-2.yaml")),
+        "text": policies.policy_text(rng, small=True),
+    },
 }
 
 
@@ -94,6 +98,10 @@ def valid_request(rng: random.Random, op: str | None = None) -> dict[str, Any]:
         if required or rng.random() < 0.5:
             # A field this table does not know yet still gets a value of some kind.
             obj[name] = FIELD_VALUES.get(name, values.json_value)(rng)
+    one_of = p.NEEDS_ONE_OF.get(op, ())
+    if one_of and not any(name in obj for name in one_of):
+        name = rng.choice(one_of)
+        obj[name] = FIELD_VALUES.get(name, values.json_value)(rng)
     if rng.random() < 0.8:
         obj["id"] = rng.randint(0, 2**53 - 1)
     return obj

@@ -113,6 +113,8 @@ def people(accounts: Accounts) -> Accounts:
 def _request(op: str, user: str) -> p.Request:
     schema = p.OPERATIONS[op]
     fields = {name: value for name, value in SAMPLE.items() if schema.get(name, (0, False))[1]}
+    for name in p.NEEDS_ONE_OF.get(op, ())[:1]:  # one of these is needed: the first
+        fields[name] = SAMPLE[name]
     if "user" in schema:
         fields["user"] = user
     return p.validate_request(op, fields)

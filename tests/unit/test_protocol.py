@@ -128,3 +128,51 @@ def test_a_key_that_ends_part_way_through_a_byte_is_refused(length: int) -> None
 @pytest.mark.parametrize("length", [16, 18, 20, 23, 24, 26, 32, 128])
 def test_keys_of_whole_bytes_are_taken(length: int) -> None:
     assert p.validate_secret("A" * length) == "A" * length
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, "give 'text' or 'dropin' (or both)"),
+        ({"dropin": "x"}, "dropin must be an object"),
+        ({"dropin": {"name": "a.yaml"}}, "needs both 'name' and 'text'"),
+        ({"dropin": {"name": "a.yaml", "text": "", "mode": 1}}, "unknown field(s) 'mode'"),
+        ({"dropin": {"name": "../a.yaml", "text": ""}}, "dropin.name '../a.yaml' is not a drop-in"),
+        ({"dropin": {"name": "a/b.yaml", "text": ""}}, "is not a drop-in file name"),
+        ({"dropin": {"name": ".a.yaml", "text": ""}}, "is not a drop-in file name"),
+        ({"dropin": {"name": "a.yml", "text": ""}}, "is not a drop-in file name"),
+        ({"dropin": {"name": ".yaml", "text": ""}}, "is not a drop-in file name"),
+        ({"dropin": {"name": "a" * 60 + ".yaml", "text": ""}}, "is not a drop-in file name"),
+        ({"dropin": {"name": 5, "text": ""}}, "dropin.name must be a string"),
+        ({"dropin": {"name": "a.yaml", "text": 5}}, "dropin.text must be a string"),
+        (
+            {"dropin": {"name": "a.yaml", "text": "x" * (48 * 1024 + 1)}},
+            "dropin.text must be at most",
+        ),
+    ],
+)
+def test_a_drop_in_to_preview_is_checked_field_by_field(
+    fields: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(p.ProtocolError) as error:
+        p.validate_request("policy.check", fields)
+    assert error.value.code == p.BAD_REQUEST
+    assert reason in error.value.message, error.value.message
+
+
+def test_a_drop_in_alone_is_a_policy_check() -> None:
+    request = p.validate_request(
+        "policy.check", {"dropin": {"name": "web-console.yaml", "text": "rules: []\n"}}
+    )
+    assert request.fields == {"dropin": {"name": "web-console.yaml", "text": "rules: []\n"}}
+
+
+@pytest.mark.parametrize("name", ["domain admins", "sudo", "Grüppe", "x" * 256])
+def test_group_names_from_directories_are_valid(name: str) -> None:
+    assert p.validate_group(name) == name
+
+
+@pytest.mark.parametrize("name", ["", " sudo", "a:b", "a,b", "tab\there", "x" * 257, 5])
+def test_group_names_that_could_be_two_or_none_are_refused(name: object) -> None:
+    with pytest.raises(p.BadRequest):
+        p.validate_group(name)

@@ -213,6 +213,12 @@ VALID_VALUES: dict[Any, st.SearchStrategy[Any]] = {
         fullmatch=True,
     ).filter(lambda address: ".." not in address and ".@" not in address),
     p.validate_channel: st.just("email"),
+    p.validate_dropin: st.fixed_dictionaries(
+        {
+            "name": st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,58}\.yaml", fullmatch=True),
+            "text": st.text(max_size=2000),
+        }
+    ),
 }
 
 
@@ -229,6 +235,10 @@ def valid_requests(draw: st.DrawFn) -> tuple[str, int | None, dict[str, Any]]:
     for name, (validate, required) in p.OPERATIONS[op].items():
         if validate in VALID_VALUES and (required or draw(st.booleans())):
             fields[name] = draw(VALID_VALUES[validate])
+    one_of = p.NEEDS_ONE_OF.get(op, ())
+    if one_of and not any(name in fields for name in one_of):
+        name = draw(st.sampled_from(one_of))
+        fields[name] = draw(VALID_VALUES[p.OPERATIONS[op][name][0]])
     request_id = draw(st.none() | st.integers(min_value=0, max_value=2**53 - 1))
     return op, request_id, fields
 

@@ -10,6 +10,7 @@ import asyncio
 import io
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -299,3 +300,43 @@ def test_a_code_is_asked_of_the_account_itself_an_administrators_own_too(
     assert ask(ALICE, "alice") == refusal
     assert ask(ALICE, "bob") == (refusal if op == "secret.show" else None)
     assert ask(ROOT, "alice") == (refusal if op == "secret.show" else None)
+
+
+def test_policy_check_previews_a_drop_in_beside_the_daemons_policy(
+    service: Service, audit_log: io.StringIO, tmp_path: Path
+) -> None:
+    main = tmp_path / "policy.yaml"
+    main.write_text(
+        "include: [policy.d/*.yaml]\nrules: [{name: own, users: [root], action: exempt}]\n"
+    )
+    server = Server(service, Audit(stream=audit_log), policy_path=str(main))
+    dropin = {
+        "name": "web.yaml",
+        "text": "rules: [{name: web, groups: [sudo], action: required}]\n",
+    }
+    [reply] = exchange(server, p.encode_request("policy.check", dropin=dropin))
+    assert reply.ok and reply.data["source"] == str(main) and reply.data["rules"] == 2
+    assert reply.data["dropin"] == {
+        "name": "policy.d/web.yaml",
+        "file": str(tmp_path / "policy.d/web.yaml"),
+        "included": True,
+    }
+    assert not (tmp_path / "policy.d").exists()  # a preview writes nothing
+    # With the main file as text, the drop-in is the one the text includes (none here).
+    [other] = exchange(server, p.encode_request("policy.check", text="", dropin=dropin))
+    assert other.ok and other.data["rules"] == 0 and not other.data["dropin"]["included"]
+    bad = {"name": "web.yaml", "text": "default: required\n"}
+    [refused] = exchange(server, p.encode_request("policy.check", dropin=bad))
+    assert refused.code == p.INVALID_POLICY
+    assert (
+        f"{tmp_path}/policy.d/web.yaml:1:10: default: a drop-in holds only rules" in refused.message
+    )
+    main.unlink()
+    [missing] = exchange(server, p.encode_request("policy.check", dropin=dropin))
+    assert missing.code == p.INVALID_POLICY and str(main) in missing.message
+
+
+def test_without_a_policy_file_a_drop_in_cannot_be_previewed(server: Server) -> None:
+    dropin = {"name": "web.yaml", "text": ""}
+    [reply] = exchange(server, p.encode_request("policy.check", dropin=dropin))
+    assert reply.code == p.INVALID_POLICY and "reads no policy file" in reply.message
