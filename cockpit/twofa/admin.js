@@ -127,7 +127,10 @@
             const devices = (account.devices || []).filter(device => device.state === "active").length;
             return el("tr", { dataset: { user } },
                       el("td", { class: "twofa-user" }, user),
-                      el("td", {}, stateLabel(account.state)),
+                      el("td", {}, stateLabel(account.state),
+                         account.renewal_pending || account.enrollment === "pending"
+                             ? el("span", { class: "twofa-muted twofa-note" }, account.renewal_pending ? "new key pending" : "set-up pending")
+                             : null),
                       el("td", {}, account.enrollment === "active" ? String(devices) : "–"),
                       el("td", {}, account.last_success ? when(account.last_success) + (account.last_host ? " from " + account.last_host : "") : "never"),
                       el("td", {}, String(account.failures || 0)),

@@ -213,7 +213,7 @@
         devicesCard(status) {
             const slot = el("div", { class: "twofa-slot" });
             const rows = (status.devices || []).map(device => {
-                const actions = el("td", { class: "pf-c-table__action" });
+                const actions = el("td", { class: "twofa-row-actions" });
                 const rename = button("Rename", "link", () => this.renameForm(slot, device.name), { dataset: { device: device.name, action: "rename" } });
                 const remove = button("Remove", "link", () => askCode(slot, "Code to remove “" + device.name + "”", "Remove", code =>
                     twofa({ words: ["device", "remove"], options: ["--code", "-"], names: [device.name] }, [code])

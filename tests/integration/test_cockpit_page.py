@@ -9,6 +9,7 @@ very image the page shows.  Each test saves screenshots under build/screenshots/
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import subprocess
 import time
@@ -373,3 +374,30 @@ def test_the_page_in_the_dark_theme(
     browser.screenshot("cockpit-page-admin-dark")
     console.in_shell()
     assert browser.dark()
+
+
+def test_hundreds_of_accounts_are_searched_and_paged(
+    hook_daemon: Daemon, cockpit: CockpitServer, browser: Browser, admin: Enrolled
+) -> None:
+    with contextlib.ExitStack() as accounts:
+        names = [accounts.enter_context(throwaway_user("tfp")).name for _ in range(120)]
+        for name in names:
+            hook_daemon.request("enroll.begin", user=name)
+        console = Console(browser, cockpit)
+        console.log_in(admin.user.name, PASSWORD, admin.codes.next, admin=True)
+        console.open_page("twofa")
+        browser.wait_css("#tab-admin button").click()
+        total = len(names) + 1
+        assert browser.wait_text("accounts-count", lambda t: "of" in t) == f"1–50 of {total}"
+        assert len(browser.driver.find_elements("css selector", "#accounts-body tr")) == 50
+        click(browser, "accounts-next")
+        click(browser, "accounts-next")
+        assert browser.wait_text("accounts-count") == f"101–{total} of {total}"
+        assert not browser.wait_for("accounts-next").is_enabled()
+        shot(browser, "cockpit-page-admin-last-page", "accounts")
+        # A search starts from the first page again, and finds by part of a name.
+        type_into(browser, "accounts-search", names[77][3:])
+        row = browser.wait_css(f'tr[data-user="{names[77]}"]')
+        assert browser.text("accounts-count") == "1–1 of 1" and names[77] in row.text
+        # Set-ups begun and never confirmed are Disabled, not Enabled.
+        assert "Disabled" in row.text
