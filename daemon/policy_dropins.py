@@ -83,9 +83,8 @@ def read_trusted(path: str, limit: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Untrusted("not a regular file")
-        if os.geteuid() == 0:
-            _root_only(info, "the file")
-            _root_only(os.stat(os.path.dirname(path) or "."), "its directory")
+        _trusted(info, "the file")
+        _trusted(os.stat(os.path.dirname(path) or "."), "its directory")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, limit + 1 - size)
@@ -102,13 +101,14 @@ def check_directory(path: str) -> None:
     """For a drop-in given as text: its directory, if there is one yet, as read_trusted
     would find it, so a preview does not pass what a reload will refuse."""
     directory = os.path.dirname(path) or "."
-    if os.geteuid() == 0 and os.path.isdir(directory):
-        _root_only(os.stat(directory), "its directory")
+    if os.path.isdir(directory):
+        _trusted(os.stat(directory), "its directory")
 
 
-def _root_only(info: os.stat_result, what: str) -> None:
-    """Root reads only what no one else can have written: whoever can decides logins."""
-    if info.st_uid != 0:
-        raise Untrusted(f"{what} is owned by uid {info.st_uid}, not root")
+def _trusted(info: os.stat_result, what: str) -> None:
+    """Only what root (or the daemon's own account) alone can have written: whoever can
+    write a drop-in decides logins. The daemon runs as _twofad, so this holds for any uid."""
+    if info.st_uid not in (0, os.geteuid()):
+        raise Untrusted(f"{what} is owned by uid {info.st_uid}, not root or this daemon")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise Untrusted(f"{what} may be written by its group or others (chmod go-w)")
