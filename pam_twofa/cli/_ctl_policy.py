@@ -10,6 +10,7 @@ policy file it reads.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from ..client import Client, RequestFailed
@@ -107,8 +108,26 @@ def _not_included(report: dict[str, Any]) -> str:
     )
 
 
+def _checked_path(path: object) -> str:
+    """Where the daemon says the drop-in is, if that is the drop-in's name in a policy.d:
+    twofactl runs as root, and an answer naming any other file is not one to write."""
+    if (
+        not isinstance(path, str)
+        or not os.path.isabs(path)
+        or os.path.basename(path) != WEB_CONSOLE_DROPIN
+        or os.path.basename(os.path.dirname(path)) != DROPIN_DIR
+        or os.path.normpath(path) != path
+    ):
+        raise _dropin.DropinError(
+            f"the daemon names {path!r} as the page's drop-in, not {DROPIN_DIR}/"
+            f"{WEB_CONSOLE_DROPIN} beside the policy file; nothing read or written"
+        )
+    return path
+
+
 def _require_show(client: Client, args: argparse.Namespace) -> int:
     where = _dropin_check(client, "", every_page=False)["dropin"]  # only where it is
+    where["file"] = _checked_path(where["file"])
     text = _dropin.read(where["file"])
     users, groups = _dropin.parse(text or "", where["file"])
     if args.json:
@@ -144,7 +163,7 @@ def _require_set(client: Client, args: argparse.Namespace) -> int:
         return _common.fail("twofactl", exc.message)
     text = _dropin.render(users, groups)
     report = _dropin_check(client, text)
-    path, included = report["dropin"]["file"], report["dropin"]["included"]
+    path, included = _checked_path(report["dropin"]["file"]), report["dropin"]["included"]
     result: dict[str, Any] = {
         "users": users,
         "groups": groups,

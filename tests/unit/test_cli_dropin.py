@@ -133,3 +133,21 @@ def test_a_drop_in_the_daemon_will_not_load_is_put_back(
     assert json.loads(out)["reloaded"] is False
     assert "the daemon did not load it: " in err
     assert ("is back as it was" if before else "is removed again") in err
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/shadow",
+        "/etc/twofa/policy.d/other.yaml",
+        "/etc/twofa/elsewhere/web-console.yaml",
+        "policy.d/web-console.yaml",
+        "/etc/twofa/policy.d/../policy.d/web-console.yaml",
+        None,
+    ],
+)
+def test_a_daemon_naming_another_file_is_not_written_to(path: Any) -> None:
+    """twofactl runs as root: the drop-in's path in an answer is checked before use."""
+    with pytest.raises(_dropin.DropinError, match="nothing read or written"):
+        _ctl_policy._checked_path(path)
+    assert _ctl_policy._checked_path("/etc/twofa/policy.d/web-console.yaml")
