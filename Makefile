@@ -7,7 +7,8 @@ APT_PACKAGES := oathtool libpam-python pamtester openssh-server openssh-client s
 	libpam-google-authenticator util-linux gcc libc6-dev \
 	python3-venv python3-pyotp python3-yaml python3-cryptography python3-segno python3-systemd \
 	postgresql python3-psycopg pgbouncer python3-aiosmtpd \
-	cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
+	cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium \
+	sudo zbar-tools
 STAMP := $(VENV)/.installed
 
 # The second library set: PyPI's newest pyotp, PyYAML, cryptography and segno, in a
@@ -33,16 +34,19 @@ PYPI_INTEGRATION := tests/integration/test_cli_user.py tests/integration/test_cl
 	tests/integration/test_fleet_pgbouncer.py tests/integration/test_key_rotation.py \
 	tests/integration/test_move_into_fleet.py tests/integration/test_fleet_tls.py \
 	tests/integration/test_devices_cli.py tests/integration/test_mailer_smtp.py \
-	tests/integration/test_email_cli.py
+	tests/integration/test_email_cli.py tests/integration/test_require_live.py
 
-# The Debian package: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb from a copy of
-# the sources with packaging/debian as debian/. `make test-deb` installs it with apt into
-# a clean bookworm root (debootstrap, cached in .cache/debootstrap/) and logs in over SSH.
+# The Debian packages: `make deb` builds dist/deb/pam-twofa_VERSION_all.deb and, from the
+# same source package, dist/deb/cockpit-twofa_VERSION_all.deb (the web console page), from
+# a copy of the sources with packaging/debian as debian/. `make test-deb` installs them
+# with apt into a clean bookworm root (debootstrap, cached in .cache/debootstrap/), logs
+# in over SSH and loads the page from the root's cockpit-ws.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 DEB_DIR := dist/deb
 DEB_SRC := $(DEB_DIR)/build/pam-twofa-$(VERSION)
 DEB := $(DEB_DIR)/pam-twofa_$(VERSION)_all.deb
-DEB_SOURCES := pyproject.toml README.md pam_twofa daemon config
+COCKPIT_DEB := $(DEB_DIR)/cockpit-twofa_$(VERSION)_all.deb
+DEB_SOURCES := pyproject.toml README.md pam_twofa daemon config cockpit
 DEB_BUILD_PACKAGES := dpkg-dev build-essential fakeroot debhelper dh-python \
 	pybuild-plugin-pyproject python3-all python3-setuptools \
 	python3-cryptography python3-pyotp python3-segno python3-yaml lintian
@@ -66,7 +70,7 @@ endef
 # on the .deb built just before.
 test: deps deps-pypi lint deb
 	$(call apt_install,$(DEB_TEST_PACKAGES))
-	TWOFA_DEB=$(abspath $(DEB)) $(VPY) -m pytest -q tests
+	TWOFA_DEB=$(abspath $(DEB)) TWOFA_COCKPIT_DEB=$(abspath $(COCKPIT_DEB)) $(VPY) -m pytest -q tests
 	$(PYPI_VPY) -m pytest -q tests/unit $(PYPI_INTEGRATION)
 
 # The unit suite and $(PYPI_INTEGRATION) again, on PyPI's newest libraries.
@@ -120,16 +124,18 @@ deb:
 	tar -c --exclude=__pycache__ $(DEB_SOURCES) | tar -x -C $(DEB_SRC)
 	cp -r packaging/debian $(DEB_SRC)/debian
 	cd $(DEB_SRC) && $(DEB_ENV) dpkg-buildpackage -us -uc -b
-	rm -f $(DEB_DIR)/pam-twofa_*
-	mv $(DEB_DIR)/build/pam-twofa_$(VERSION)_* $(DEB_DIR)/
+	rm -f $(DEB_DIR)/pam-twofa_* $(DEB_DIR)/cockpit-twofa_*
+	mv $(DEB_DIR)/build/pam-twofa_$(VERSION)_* $(DEB_DIR)/build/cockpit-twofa_$(VERSION)_* $(DEB_DIR)/
 	rm -rf $(DEB_DIR)/build
-	$(DEB_ENV) lintian --fail-on error $(DEB)
-	@echo "built $(DEB)"
+	$(DEB_ENV) lintian --fail-on error $(DEB) $(COCKPIT_DEB)
+	@echo "built $(DEB) $(COCKPIT_DEB)"
 
-# Only the package test: build, install into a bookworm root, log in over SSH, purge.
+# Only the package test: build, install into a bookworm root, log in over SSH, load the
+# web console page, purge.
 test-deb: deps deb
 	$(call apt_install,$(DEB_TEST_PACKAGES))
-	TWOFA_DEB=$(abspath $(DEB)) $(VPY) -m pytest -q tests/integration/test_debian_package.py
+	TWOFA_DEB=$(abspath $(DEB)) TWOFA_COCKPIT_DEB=$(abspath $(COCKPIT_DEB)) \
+		$(VPY) -m pytest -q tests/integration/test_debian_package.py
 
 # Benchmarks, side by side with google-authenticator-libpam (not part of `make test`).
 # Each prints its tables and, last, one JSON line (kept in bench/results/NAME.json).

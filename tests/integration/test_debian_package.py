@@ -1,4 +1,5 @@
-"""The Debian package as people get it: `apt install ./pam-twofa_*.deb` into a clean root.
+"""The Debian packages as people get them: `apt install ./pam-twofa_*.deb` (and
+./cockpit-twofa_*.deb, the web console page) into a clean root.
 
 A Debian 12 root made by debootstrap (once; cached as a tarball under .cache/debootstrap/)
 is unpacked afresh for this module. In it, with its own python3 and no virtual
@@ -6,15 +7,18 @@ environment, the tests install the package with apt, start twofad from the insta
 files the way twofad.socket and twofad.service would (as _twofad, on a socket it did not
 make, reporting READY=1), follow the README's steps to switch two-step verification on
 for SSH, and log in with a password and a TOTP code from oathtool through a real sshd of
-that root on 127.0.0.1 and the OpenSSH client outside it. Then they upgrade, remove and
-purge the package and check what stays behind.
+that root on 127.0.0.1 and the OpenSSH client outside it. They install cockpit-twofa
+beside it, find the page in cockpit-bridge's packages and fetch it over HTTP from the
+root's cockpit-ws (installed for that test only), then remove and purge it. Then they
+upgrade, remove and purge pam-twofa and check what stays behind.
 
 systemd does not run in the root: the unit files are checked with systemd-analyze
 (offline). /proc, /dev and /dev/pts are mounted in a private mount namespace that exists
 only for the root's processes, so no mount can outlive the test or show on the host.
 
-The .deb is $TWOFA_DEB (set by `make test` and `make test-deb`), else built with
-`make deb`. The tests run in file order; each needs the ones before it.
+The .debs are $TWOFA_DEB and $TWOFA_COCKPIT_DEB (set by `make test` and `make test-deb`;
+the second defaults to cockpit-twofa's beside the first), else built with `make deb`.
+The tests run in file order; each needs the ones before it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +60,10 @@ BASE_PACKAGES = ("openssh-server",)
 # Downloaded into the cache too (not installed): systemd for the test that boots the
 # root as a container, to run the units themselves.
 SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus")
-CACHE_FORMAT = "2"  # bump to remake every cached root
+# And for the web console page's test: the web server that serves it (installed for that
+# test only; cockpit-bridge comes from cockpit-twofa's Depends).
+COCKPIT_WS_PACKAGES = ("cockpit-ws",)
+CACHE_FORMAT = "3"  # bump to remake every cached root
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 HOOK = "/usr/lib/python3/dist-packages/pam_twofa/hook.py"
@@ -68,6 +76,9 @@ NOTIFY = "/run/twofad-test-notify"
 USER = "alice"
 PASSWORD = "Correct-Horse-42"
 EXAMPLES = "/usr/share/doc/pam-twofa/examples"
+PAGE_DIR = "/usr/share/cockpit/twofa"
+PAGE_SOURCE = REPO / "cockpit" / "twofa"
+PAGE_LABEL = "Two-step verification"
 APT_OPTIONS = (
     "-y",
     "-o",
@@ -261,12 +272,12 @@ def _apt_get(root: Root, *args: str, timeout: float = 600) -> None:
         root.run("apt-get", *APT_OPTIONS, *args, timeout=timeout)
 
 
-def base_tarball(deb: Path) -> Path:
+def base_tarball(deb: Path, cockpit_deb: Path) -> Path:
     """The cached clean root: debootstrap --variant=minbase, the test's sshd, and the
-    package's dependencies downloaded (not installed), so each run installs offline."""
+    packages' dependencies downloaded (not installed), so each run installs offline."""
     mirror = _debian_mirror()
     recipe = f"{CACHE_FORMAT} {SUITE} minbase {','.join(BASE_PACKAGES)} {mirror}"
-    recipe += " " + ",".join(SYSTEMD_PACKAGES)
+    recipe += " " + ",".join(SYSTEMD_PACKAGES + COCKPIT_WS_PACKAGES)
     tarball = CACHE / f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}.tar"
     if tarball.exists():
         return tarball
@@ -288,10 +299,20 @@ def base_tarball(deb: Path) -> Path:
         policy = path / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
-        shutil.copy(deb, path / "tmp" / deb.name)
+        for package in (deb, cockpit_deb):
+            shutil.copy(package, path / "tmp" / package.name)
         with Root(path) as root:
-            _apt_get(root, "install", "--download-only", f"/tmp/{deb.name}", *SYSTEMD_PACKAGES)
-        (path / "tmp" / deb.name).unlink()
+            _apt_get(
+                root,
+                "install",
+                "--download-only",
+                f"/tmp/{deb.name}",
+                f"/tmp/{cockpit_deb.name}",
+                *SYSTEMD_PACKAGES,
+                *COCKPIT_WS_PACKAGES,
+            )
+        for package in (deb, cockpit_deb):
+            (path / "tmp" / package.name).unlink()
         partial = tarball.with_suffix(".partial")
         subprocess.run(
             ["tar", "-C", str(path), "--numeric-owner", "-cf", str(partial), "."],
@@ -328,6 +349,15 @@ def _built_deb() -> Path:
     version = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
     assert version is not None
     return REPO / "dist" / "deb" / f"pam-twofa_{version.group(1)}_all.deb"
+
+
+def _built_cockpit_deb(deb: Path) -> Path:
+    """$TWOFA_COCKPIT_DEB, else cockpit-twofa's .deb of the same version beside `deb`
+    (`make deb` builds both from the one source package)."""
+    given = os.environ.get("TWOFA_COCKPIT_DEB")
+    if given:
+        return Path(given).resolve()
+    return deb.with_name(deb.name.replace("pam-twofa_", "cockpit-twofa_", 1))
 
 
 def _repacked(deb: Path, directory: Path, version: str) -> Path:
@@ -403,6 +433,47 @@ def _owned(root: Path) -> set[str]:
     return owned
 
 
+def _unowned_since(root: Path, before: set[str]) -> list[str]:
+    """New paths since `before` that no installed package owns and that are not the
+    package manager's own (ALLOWED_UNOWNED)."""
+    owned = _owned(root)
+    return sorted(
+        path
+        for path in _walk(root) - before
+        if path not in owned and not ALLOWED_UNOWNED.match(path)
+    )
+
+
+def _mentions_ours(path: Path) -> bool:
+    """A regular text file under the root that names twofa (not cryptography's
+    hazmat/primitives/twofactor)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return OURS.search(path.read_text()) is not None
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _cockpit_packages(root: Root) -> dict[str, tuple[str, str]]:
+    """`cockpit-bridge --packages` in the root: name -> (label, directory)."""
+    listed: dict[str, tuple[str, str]] = {}
+    for line in root.run("cockpit-bridge", "--packages").stdout.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[-1].startswith("/") and "=" not in line:
+            listed[words[0]] = (" ".join(words[1:-1]), words[-1])
+    return listed
+
+
+def _page_files(top: Path) -> set[str]:
+    """The files of a page directory, relative to it."""
+    return {
+        os.path.relpath(os.path.join(directory, name), top)
+        for directory, _, files in os.walk(top)
+        for name in files
+    }
+
+
 @dataclass
 class Checks:
     """`twofactl doctor --json`, as a mapping of check name to (ok, detail)."""
@@ -420,12 +491,14 @@ class Bookworm:
 
     root: Root
     deb: Path
+    cockpit_deb: Path
     workdir: Path
     daemon: subprocess.Popen[bytes] | None = None
     sshd: subprocess.Popen[bytes] | None = None
     port: int = 0
     codes: CodeSource | None = None
     before: set[str] = field(default_factory=set)
+    before_page: set[str] = field(default_factory=set)
     common_auth: str = ""
     key_digest: str = ""
     failed: str = ""
@@ -586,8 +659,10 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 def bookworm() -> Iterator[Bookworm]:
     started = time.monotonic()
     deb = _built_deb()
+    cockpit_deb = _built_cockpit_deb(deb)
     assert deb.is_file(), f"no package at {deb}"
-    tarball = base_tarball(deb)
+    assert cockpit_deb.is_file(), f"no package at {cockpit_deb}"
+    tarball = base_tarball(deb, cockpit_deb)
     cached = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="twofa-deb-test-"))
     path = workdir / "root"
@@ -600,7 +675,7 @@ def bookworm() -> Iterator[Bookworm]:
         )
         shutil.copy("/etc/resolv.conf", path / "etc/resolv.conf")
         with Root(path) as root:
-            scenario = Bookworm(root, deb, workdir)
+            scenario = Bookworm(root, deb, cockpit_deb, workdir)
             scenario.timings["debootstrap (or cache)"] = cached - started
             try:
                 yield scenario
@@ -843,6 +918,234 @@ def test_the_readme_steps_then_ssh_asks_for_the_password_and_a_code(step: Bookwo
         assert enrolled.ok(name), enrolled.text
 
 
+# --------------------------------------------------------------------------- the web page
+
+
+def test_apt_installs_the_web_console_page_beside_it(step: Bookworm) -> None:
+    root = step.root
+    step.before_page = _walk(root.path)
+    deb = step.cockpit_deb
+    fields = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Package", "Architecture", "Depends", "Section"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "Package: cockpit-twofa\n" in fields and "Architecture: all\n" in fields, fields
+    assert "Section: admin\n" in fields, fields
+    version = root.run("dpkg-query", "-W", "-f=${Version}", "pam-twofa").stdout
+    assert f"pam-twofa (= {version})" in fields and "cockpit-bridge (>= 287)" in fields, fields
+    assert root.run("dpkg-query", "-W", "cockpit-bridge", check=False).returncode != 0, (
+        "cockpit-bridge is already in the root: the test could not see a missing Depends"
+    )
+    shutil.copy(deb, root.file(f"/tmp/{deb.name}"))
+
+    _apt_get(root, "install", f"/tmp/{deb.name}")
+
+    status = root.run("dpkg-query", "-W", "-f=${Status}", "cockpit-twofa", "cockpit-bridge")
+    assert status.stdout == "install ok installed" * 2, status.stdout
+    # Every file of cockpit/twofa, as root's, 0644 in 0755 directories.
+    page = root.file(PAGE_DIR)
+    assert _page_files(page) == _page_files(PAGE_SOURCE), (
+        f"shipped {sorted(_page_files(page))}, the source has {sorted(_page_files(PAGE_SOURCE))}"
+        " (run `make deb` again after changing cockpit/twofa)"
+    )
+    for directory, subdirs, files in os.walk(page):
+        for name in subdirs + files:
+            info = os.lstat(os.path.join(directory, name))
+            expected = 0o755 if stat.S_ISDIR(info.st_mode) else 0o644
+            assert stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode), name
+            assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, expected), (
+                f"{directory}/{name}: uid {info.st_uid} gid {info.st_gid} "
+                f"mode {stat.S_IMODE(info.st_mode):o}"
+            )
+    listed = set(root.run("dpkg", "-L", "cockpit-twofa").stdout.splitlines())
+    assert {f"{PAGE_DIR}/{name}" for name in _page_files(page)} <= listed
+    manifest = json.loads(root.file(f"{PAGE_DIR}/manifest.json").read_text())
+    assert manifest["tools"]["index"]["label"] == PAGE_LABEL, manifest
+    # Cockpit's bridge finds it, under the package name twofa, in the Tools menu's label.
+    packages = _cockpit_packages(root)
+    assert packages.get("twofa") == (PAGE_LABEL, PAGE_DIR), packages
+    # Only the page is new: cockpit-twofa has no maintainer scripts that could leave more.
+    scripts = [
+        name
+        for name in ("preinst", "postinst", "prerm", "postrm")
+        if root.file(f"/var/lib/dpkg/info/cockpit-twofa.{name}").exists()
+    ]
+    assert scripts == [], scripts
+
+
+def test_cockpit_ws_serves_the_page_from_the_installed_files(step: Bookworm) -> None:
+    """cockpit-ws --local-session runs a bridge without a login (as root, here) and serves
+    the packages it lists, as a browser gets them: /cockpit/@localhost/twofa/..."""
+    root = step.root
+    before_ws = _walk(root.path)
+    _apt_get(root, "install", *COCKPIT_WS_PACKAGES)
+    ws: subprocess.Popen[bytes] | None = None
+    try:
+        ws, port = _start_cockpit_ws(step)
+        base = f"http://127.0.0.1:{port}/cockpit/@localhost"
+        index = _fetch(f"{base}/twofa/index.html")
+        assert index.type == "text/html", index
+        title = re.search(r"<title>(.*?)</title>", index.text, re.DOTALL)
+        assert title and title.group(1).strip() == PAGE_LABEL, index.text[:500]
+        manifest = _fetch(f"{base}/twofa/manifest.json")
+        assert json.loads(manifest.text)["tools"]["index"]["label"] == PAGE_LABEL
+        assert _fetch(f"{base}/twofa/patternfly.css").type == "text/css"
+        # What the page loads from Cockpit itself (../base1/cockpit.js): cockpit-bridge's.
+        assert "cockpit" in _fetch(f"{base}/base1/cockpit.js").text
+        # Every installed file comes back as it is on disk.
+        page = root.file(PAGE_DIR)
+        for name in sorted(_page_files(page)):
+            served = _fetch(f"{base}/twofa/{name}")
+            assert served.body == (page / name).read_bytes(), name
+        # And the shell's list of every page's manifest has it.
+        manifests = json.loads(_fetch(f"{base}/manifests.json").text)
+        assert manifests["twofa"]["tools"]["index"]["label"] == PAGE_LABEL
+    finally:
+        _stop_cockpit_ws(ws)
+        _apt_get(root, "purge", "--autoremove", *COCKPIT_WS_PACKAGES)
+        # Left empty by Debian's cockpit (not by this project's packages): cockpit-ws's
+        # postinst makes /etc/issue.d and /etc/motd.d (mkdir -p) and its postrm keeps
+        # them; the bridge makes its user's ~/.cache (from the password database).
+        for leftover in ("etc/issue.d", "etc/motd.d", "root/.cache"):
+            if leftover not in before_ws:
+                with contextlib.suppress(OSError):
+                    os.rmdir(root.path / leftover)
+    status = root.run("dpkg-query", "-W", "-f=${Status}", "cockpit-ws", check=False).stdout
+    assert "installed" not in status.split(), status
+    assert _unowned_since(root.path, before_ws) == []
+
+
+@dataclass
+class Served:
+    body: bytes
+    type: str
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def _fetch(url: str) -> Served:
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - our http URL
+        assert response.status == 200, (url, response.status)
+        content_type = response.headers.get_content_type()
+        return Served(response.read(), content_type)
+
+
+def _start_cockpit_ws(step: Bookworm) -> tuple[subprocess.Popen[bytes], int]:
+    """The root's cockpit-ws on a free port of 127.0.0.1, with its own bridge."""
+    root = step.root
+    log_path = step.workdir / "cockpit-ws.log"
+    for _attempt in range(5):
+        port = _free_port()
+        with open(log_path, "ab") as log:
+            ws = subprocess.Popen(
+                root.command(
+                    ["/usr/lib/cockpit/cockpit-ws", "--local-session=cockpit-bridge"]
+                    + ["--no-tls", "--address", "127.0.0.1", "--port", str(port)]
+                ),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=root.environment(),
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and ws.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2):
+                return ws, port
+            time.sleep(0.1)
+        _stop(ws)
+    raise AssertionError(f"cockpit-ws did not start:\n{log_path.read_text(errors='replace')}")
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started, directly or not, by this one."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found = re.search(r"^PPid:\s+(\d+)$", (entry / "status").read_text(), re.M)
+                if found:
+                    parents[int(entry.name)] = int(found.group(1))
+    below, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        below += children
+        frontier = children
+    return below
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (/proc/PID/stat), to tell it from a later one that got
+    the same PID; "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _stop_cockpit_ws(ws: subprocess.Popen[bytes] | None) -> None:
+    """cockpit-ws, then what its bridge started and leaves running when it ends (a
+    per-user D-Bus and an ssh-agent, where the root has them): each by its PID."""
+    if ws is None:
+        return
+    started = {pid: _start_time(pid) for pid in _descendants(ws.pid)}
+    _stop(ws)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        started = {pid: at for pid, at in started.items() if at and _start_time(pid) == at}
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + 5
+        while started and time.monotonic() < deadline:
+            time.sleep(0.05)
+            started = {pid: at for pid, at in started.items() if _start_time(pid) == at}
+        if not started:
+            return
+
+
+def test_removing_and_purging_the_page_leave_nothing_of_it(step: Bookworm) -> None:
+    root = step.root
+
+    _apt_get(root, "remove", "cockpit-twofa")
+
+    assert not root.file(PAGE_DIR).exists()
+    assert "twofa" not in _cockpit_packages(root)
+    status = root.run("dpkg-query", "-W", "-f=${Status}", "pam-twofa").stdout
+    assert status == "install ok installed", "removing the page took pam-twofa with it"
+    # Without conffiles or maintainer scripts, nothing stays for a purge: dpkg forgets it.
+    assert root.run("dpkg-query", "-W", "cockpit-twofa", check=False).returncode != 0
+
+    # And purged straight from installed.
+    _apt_get(root, "install", f"/tmp/{step.cockpit_deb.name}")
+    assert root.file(f"{PAGE_DIR}/index.html").is_file()
+    _apt_get(root, "purge", "cockpit-twofa")
+
+    assert root.run("dpkg-query", "-W", "cockpit-twofa", check=False).returncode != 0
+    assert not root.file(PAGE_DIR).exists()
+    new = _walk(root.path) - step.before_page
+    named = sorted(path for path in new if OURS.search(path))
+    assert named == [], f"left behind: {named}"
+    mentions = [path for path in new if _mentions_ours(root.path / path)]
+    assert sorted(mentions) == [], f"still mention the page: {mentions}"
+    # What apt brought in for it goes too (cockpit-bridge and its libraries), so the tests
+    # after this one see pam-twofa's root. Not all of it: dconf wants a per-user D-Bus, so
+    # dbus-user-session, libpam-systemd, systemd and D-Bus came too, and autoremove keeps
+    # those, as openssh-server (the test's sshd) recommends libpam-systemd.
+    _apt_get(root, "autoremove", "--purge")
+    assert root.run("dpkg-query", "-W", "cockpit-bridge", check=False).returncode != 0
+    leftovers = _unowned_since(root.path, step.before_page)
+    assert not [path for path in leftovers if OURS.search(path)], leftovers
+    # Their state (machine-id, rc links, unit links, ...) is theirs, not pam-twofa's: the
+    # purge test's "no new files that no package owns" counts from here.
+    step.before |= set(leftovers)
+    # pam-twofa goes on as before, which the tests after this one use.
+    assert root.run("twofactl", "status").returncode == 0
+
+
 def test_an_upgrade_keeps_the_key_the_database_and_the_edited_policy(step: Bookworm) -> None:
     root = step.root
     policy = root.file("/etc/twofa/policy.yaml")
@@ -1013,7 +1316,7 @@ def test_under_systemd_the_socket_starts_the_sandboxed_daemon_and_ssh_logs_in(
     if not shutil.which("systemd-nspawn"):
         pytest.skip("systemd-nspawn is not installed (Debian package systemd-container)")
     deb = _built_deb()
-    tarball = base_tarball(deb)
+    tarball = base_tarball(deb, _built_cockpit_deb(deb))
     path = tmp_path / "root"
     path.mkdir(mode=0o755)
     port = _free_port()
