@@ -13,10 +13,18 @@
     const PAGE_SIZE = 50;
     const FILTERS = [["all", "All"]].concat(Object.entries(STATE_LABELS).map(([state, [label]]) => [state, label]));
 
-    /* "alice, bob  carol" → ["alice", "bob", "carol"] */
-    function names(text) {
-        return text.split(/[\s,]+/).filter(Boolean);
+    /* Users: "alice, bob  carol" → ["alice", "bob", "carol"]. Groups may have spaces
+     * ("domain admins"), so they are separated by commas or lines only. A name that
+     * begins with "-" is refused here: twofactl would read it as one of its options. */
+    function names(text, what, separators) {
+        const listed = text.split(separators).map(name => name.trim()).filter(Boolean);
+        const option = listed.find(name => name.startsWith("-"));
+        if (option !== undefined)
+            throw new Error("Not a " + what + " name: " + option + " (a name cannot begin with \"-\")");
+        return listed;
     }
+    const userNames = text => names(text, "user", /[\s,]+/);
+    const groupNames = text => names(text, "group", /[,\n]+/);
 
     class AdminView {
         constructor(root, me) {
@@ -214,9 +222,15 @@
 
         requireCard() {
             this.requireUsers = field("require-users", "Users", { placeholder: "for example: alice bob" }, "Login names, separated by spaces or commas.");
-            this.requireGroups = field("require-groups", "Groups", { placeholder: "for example: sudo staff" }, "Every member, supplementary groups included.");
-            for (const input of [this.requireUsers.input, this.requireGroups.input])
-                input.addEventListener("input", () => { input.dataset.edited = "yes" });
+            this.requireGroups = field("require-groups", "Groups", { placeholder: "for example: sudo, staff" }, "Separated by commas; every member, supplementary groups included.");
+            for (const input of [this.requireUsers.input, this.requireGroups.input]) {
+                input.addEventListener("input", () => {
+                    input.dataset.edited = "yes";
+                    // A preview is of what was typed then: changed, it no longer holds.
+                    if (this.previewed)
+                        this.clearPreview();
+                });
+            }
             this.requireResult = el("div", { id: "require-result", class: "pf-l-stack pf-m-gutter" });
             this.requireFile = el("p", { class: "twofa-muted", id: "require-file" });
             return card("Require two-step verification", { id: "require-card" },
@@ -237,37 +251,73 @@
                         for (const [input, listed] of [[this.requireUsers.input, shown.users],
                                                        [this.requireGroups.input, shown.groups]]) {
                             if (input.dataset.edited !== "yes")
-                                input.value = listed.join(" ");
+                                input.value = listed.join(input === this.requireUsers.input ? " " : ", ");
                         }
+                        this.requireShown = shown;
                         replace(this.requireFile, "Kept in " + shown.file +
                                 (shown.included ? "." : ", which the main policy does not include yet."));
                     })
-                    .catch(ex => replace(this.requireFile, alert("warning", "The page's policy file could not be read", ex.message)));
+                    .catch(ex => {
+                        this.requireShown = null;
+                        replace(this.requireFile, alert("warning", "The page's policy file could not be read", ex.message));
+                    });
         }
 
-        requireCommand(extra) {
+        /* The options for `require set`; throws on a name that cannot be given. */
+        requireOptions() {
             const options = [];
-            const users = names(this.requireUsers.input.value);
-            const groups = names(this.requireGroups.input.value);
+            const users = userNames(this.requireUsers.input.value);
+            const groups = groupNames(this.requireGroups.input.value);
             if (users.length)
                 options.push("--users", ...users);
             if (groups.length)
                 options.push("--groups", ...groups);
-            return { words: ["require", "set"], options: options.concat(extra) };
+            return options;
+        }
+
+        clearPreview() {
+            this.previewed = null;
+            replace(this.requireResult);
         }
 
         previewRequired() {
+            let options;
+            try {
+                options = this.requireOptions();
+            } catch (ex) {
+                this.clearPreview();
+                replace(this.requireResult, alert("danger", "Not checked", ex.message, { id: "require-error" }));
+                return;
+            }
+            this.previewed = null;
             replace(this.requireResult, el("div", { class: "twofa-muted" }, "Checking…"));
-            twofactl(this.requireCommand(["--dry-run"]))
-                    .then(preview => this.showPreview(preview))
+            twofactl({ words: ["require", "set"], options: options.concat(["--dry-run"]) })
+                    .then(preview => this.showPreview(preview, options))
                     .catch(ex => replace(this.requireResult, alert("danger", "Not applied", ex.message, { id: "require-error" })));
         }
 
-        showPreview(preview) {
+        /* Who the drop-in requires now and would no longer: the accounts the loaded
+         * `require show` names that the preview does not. */
+        noLongerRequired(preview) {
+            if (!this.requireShown)
+                return [];
+            const users = new Set(preview.users || []);
+            const groups = new Set(preview.groups || []);
+            return this.requireShown.users.filter(user => !users.has(user)).map(user => "user " + user)
+                    .concat(this.requireShown.groups.filter(group => !groups.has(group)).map(group => "group " + group));
+        }
+
+        showPreview(preview, options) {
+            // Apply runs exactly what was previewed, whatever is typed afterwards.
+            this.previewed = options;
             const parts = [];
             const required = preview.required || [];
             parts.push(el("p", { class: "twofa-text", id: "require-summary" },
                           required.length + " account(s) would need a code at every login."));
+            const dropped = this.noLongerRequired(preview);
+            if (dropped.length)
+                parts.push(alert("info", "No longer required by this page: " + dropped.join(", "),
+                                 "Rules in the main policy may still require them.", { id: "require-dropped" }));
             if (preview.incomplete.length)
                 parts.push(alert("warning", preview.incomplete.length + " would be Incomplete: not set up yet",
                                  preview.incomplete.join(", ") + " — they need an app before they can log in.",
@@ -278,13 +328,23 @@
             if (preview.lockout_risk)
                 parts.push(el("div", { class: "pf-c-check" }, force,
                               el("label", { class: "pf-c-check__label", for: "require-force" }, "Apply anyway")));
-            parts.push(el("div", { class: "twofa-actions" },
-                          button("Apply and reload", "primary", () => this.applyRequired(force.checked), { id: "require-apply" })));
+            const apply = button("Apply and reload", "primary", () => {
+                apply.disabled = true;
+                this.applyRequired(force.checked);
+            }, { id: "require-apply" });
+            // Without the file as it is now, what Apply replaces is unknown.
+            if (!this.requireShown)
+                apply.disabled = true;
+            parts.push(el("div", { class: "twofa-actions" }, apply));
             replace(this.requireResult, parts);
         }
 
         applyRequired(force) {
-            twofactl(this.requireCommand(force ? ["--force"] : []))
+            const options = this.previewed;
+            if (!options)
+                return;
+            this.previewed = null;
+            twofactl({ words: ["require", "set"], options: options.concat(force ? ["--force"] : []) })
                     .then(done => {
                         replace(this.requireResult, alert("success", "The policy is reloaded",
                                                           (done.required || []).length + " account(s) need a code at every login.",

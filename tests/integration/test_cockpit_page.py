@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from support.cli import twofactl
 from support.cockpit import REPO, Browser, CockpitServer, Console
@@ -264,6 +264,16 @@ def test_an_administrator_filters_requires_a_group_and_unlocks(
             hook_daemon.socket, "policy", "explain", newcomer.name, "--service", "sshd", "--json"
         ).json()
         assert explained["action"] == "required" and explained["rule"] == "web-console-groups"
+        # Read back, and emptied: the preview says who the page would no longer require.
+        groups = browser.wait_for("require-groups")
+        WebDriverWait(browser.driver, 30).until(
+            lambda _: groups.get_attribute("value") == newcomer.name
+        )
+        groups.clear()
+        groups.send_keys(" ")
+        click(browser, "require-preview")
+        dropped = browser.wait_text("require-dropped")
+        assert f"No longer required by this page: group {newcomer.name}" in dropped
 
         # Filter to Incomplete: the newcomer, and only accounts in that state.
         Select(browser.wait_for("accounts-filter")).select_by_value("incomplete")
@@ -307,10 +317,21 @@ def test_the_lockout_guard_is_shown_and_holds(
     console.open_page("twofa")
     browser.wait_css("#tab-admin button").click()
     browser.wait_text("require-file")
+    # A name twofactl would read as an option (run as root) never reaches it.
+    type_into(browser, "require-users", f"{newcomer.name} --socket=/tmp/elsewhere")
+    click(browser, "require-preview")
+    refused = browser.wait_text("require-error")
+    assert 'Not a user name: --socket=/tmp/elsewhere (a name cannot begin with "-")' in refused
     type_into(browser, "require-users", f"{newcomer.name}, root")
     click(browser, "require-preview")
     assert "no administrator could log in" in browser.wait_text("require-lockout")
     shot(browser, "cockpit-page-admin-lockout", "require-lockout")
+    # Changed after the preview, the preview is gone: Apply is only ever of what was shown.
+    browser.wait_for("require-users").send_keys(" alice")
+    assert browser.driver.find_elements("id", "require-apply") == []
+    type_into(browser, "require-users", f"{newcomer.name}, root")
+    click(browser, "require-preview")
+    browser.wait_text("require-lockout")
     click(browser, "require-apply")
     refused = browser.wait_text("require-error")
     assert "--force" in refused or "lock" in refused
