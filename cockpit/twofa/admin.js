@@ -23,6 +23,19 @@
             throw new Error("Not a " + what + " name: " + option + " (a name cannot begin with \"-\")");
         return listed;
     }
+    /* A button's click handler that runs `action` (a promise) once at a time: the button
+     * stays disabled until it settles, so a second click cannot send the command twice. */
+    function once(action) {
+        return event => {
+            const pressed = event.currentTarget;
+            pressed.disabled = true;
+            Promise.resolve()
+                    .then(action)
+                    .catch(() => null)
+                    .then(() => { pressed.disabled = false });
+        };
+    }
+
     const userNames = text => names(text, "user", /[\s,]+/);
     const groupNames = text => names(text, "group", /[,\n]+/);
 
@@ -50,8 +63,12 @@
         }
 
         loadAccounts() {
+            // Only the latest answer is shown: an earlier, slower one never overwrites it.
+            const asked = this.asked = (this.asked || 0) + 1;
             return twofactl({ words: ["status"] })
                     .then(accounts => {
+                        if (asked !== this.asked)
+                            return;
                         this.accounts = accounts;
                         this.renderAccounts();
                     })
@@ -168,7 +185,7 @@
         confirmThen(user, verb, question, action) {
             this.panel(verb + " " + user,
                        el("p", { class: "twofa-text" }, question),
-                       button(verb, "danger", () => action().catch(() => null), { id: "account-confirm" }));
+                       button(verb, "danger", once(action), { id: "account-confirm" }));
         }
 
         unlock(user) {
@@ -196,13 +213,13 @@
         recoveryCodes(user) {
             this.panel("New recovery codes for " + user,
                        el("p", { class: "twofa-text" }, "New codes replace all of " + user + "'s old ones; they are shown once, for you to hand over."),
-                       button("Make new recovery codes", "primary", () =>
+                       button("Make new recovery codes", "primary", once(() =>
                            this.done(twofactl({ words: ["recovery-codes"], options: ["--regenerate"], names: [user] }),
                                      () => user + " has new recovery codes.")
                                    .then(done => this.panel("Recovery codes for " + user,
                                                             el("ol", { class: "twofa-recovery-codes", id: "admin-recovery-codes" },
-                                                               done.recovery_codes.map(code => el("li", {}, el("code", {}, code))))))
-                                   .catch(() => null), { id: "account-confirm" }));
+                                                               done.recovery_codes.map(code => el("li", {}, el("code", {}, code))))))),
+                              { id: "account-confirm" }));
         }
 
         resync(user) {
@@ -211,11 +228,11 @@
             this.panel("Resync " + user,
                        el("p", { class: "twofa-text" }, "For a phone whose clock is off: two codes in a row from it."),
                        el("div", { class: "pf-c-form" }, first.group, second.group),
-                       button("Resync", "primary", () =>
+                       button("Resync", "primary", once(() =>
                            this.done(twofactl({ words: ["resync"], names: [user, "-", "-"] }, [first.input.value, second.input.value]),
                                      result => user + "'s device “" + result.device + "” is back in step.")
-                                   .then(() => replace(this.action))
-                                   .catch(() => null), { id: "account-confirm" }));
+                                   .then(() => replace(this.action))),
+                              { id: "account-confirm" }));
         }
 
         /* --- who must use it ------------------------------------------------------------- */

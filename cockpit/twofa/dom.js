@@ -40,8 +40,12 @@
                 node.textContent = String(value);
             else if (key === "dataset")
                 Object.assign(node.dataset, value);
-            else if (key.startsWith("on") && typeof value === "function")
+            else if (key.toLowerCase().startsWith("on")) {
+                // Never an inline handler: an attribute's text would run as script.
+                if (typeof value !== "function")
+                    throw new TypeError("el(): " + key + " must be a function");
                 node.addEventListener(key.slice(2), value);
+            }
             else if (key === "href" || key === "src") {
                 const url = safeUrl(value);
                 if (url !== null)

@@ -63,6 +63,15 @@
             this.body = el("div", { class: "pf-l-stack pf-m-gutter" });
             replace(root, this.alerts, this.body);
             this.status = null;
+            // A set-up's key or new recovery codes on screen: shown once, so nothing
+            // but the person's own Cancel or "I have saved them" takes them away.
+            this.oneTime = false;
+        }
+
+        /* Coming back to the tab: fresh, unless what is shown would be lost. */
+        revisit() {
+            if (!this.oneTime)
+                this.refresh();
         }
 
         say(kind, title, detail) {
@@ -71,6 +80,7 @@
 
         refresh() {
             closeCodeForm();
+            this.oneTime = false;
             return twofa({ words: ["status"] })
                     .then(status => {
                         this.status = status;
@@ -142,6 +152,7 @@
         /* The key of a new device: QR code, key, link; then a code from it confirms. */
         showSetup(setup, first) {
             closeCodeForm();
+            this.oneTime = true;
             const code = field("setup-code", "Code the app shows", {
                 autocomplete: "one-time-code", inputmode: "numeric", maxlength: "10", spellcheck: "false",
             });
@@ -195,6 +206,7 @@
                 download: "recovery-codes-" + user + ".txt",
             }, "Download (.txt)");
             closeCodeForm();
+            this.oneTime = true;
             replace(this.alerts);
             replace(this.body, card(title, { id: "recovery" },
                                     alert("warning", "Save these recovery codes now: they are shown only once.",

@@ -45,7 +45,7 @@
             button.addEventListener("click", () => {
                 selectTab(button.dataset.tab);
                 if (button.dataset.tab === "mine")
-                    person.refresh();
+                    person.revisit();
                 else if (admin)
                     admin.refresh();
             });
