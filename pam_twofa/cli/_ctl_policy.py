@@ -98,6 +98,7 @@ def _dropin_check(client: Client, text: str, *, every_page: bool = True) -> dict
     else:
         report = client.request("policy.check", dropin=dropin, limit=1)
     report["incomplete"] = [r["user"] for r in report["required"] if r["state"] == "incomplete"]
+    report["dropin"]["file"] = _checked_path(report["dropin"]["file"])
     return report
 
 
@@ -127,7 +128,6 @@ def _checked_path(path: object) -> str:
 
 def _require_show(client: Client, args: argparse.Namespace) -> int:
     where = _dropin_check(client, "", every_page=False)["dropin"]  # only where it is
-    where["file"] = _checked_path(where["file"])
     text = _dropin.read(where["file"])
     users, groups = _dropin.parse(text or "", where["file"])
     if args.json:
@@ -163,7 +163,7 @@ def _require_set(client: Client, args: argparse.Namespace) -> int:
         return _common.fail("twofactl", exc.message)
     text = _dropin.render(users, groups)
     report = _dropin_check(client, text)
-    path, included = _checked_path(report["dropin"]["file"]), report["dropin"]["included"]
+    path, included = report["dropin"]["file"], report["dropin"]["included"]
     result: dict[str, Any] = {
         "users": users,
         "groups": groups,

@@ -37,7 +37,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -250,17 +250,22 @@ class Root:
         return found
 
     def stop_processes(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            pids = self.processes()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signum)
-            deadline = time.monotonic() + 5
-            while pids and time.monotonic() < deadline:
-                time.sleep(0.05)
-                pids = self.processes()
-            if not pids:
-                return
+        _end_processes(self.processes)
+
+
+def _end_processes(alive: Callable[[], list[int]]) -> None:
+    """SIGTERM to what `alive()` lists, then SIGKILL to what is still listed after 5 s."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        pids = alive()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + 5
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pids = alive()
+        if not pids:
+            return
 
 
 def _apt_get(root: Root, *args: str, timeout: float = 600) -> None:
@@ -1094,17 +1099,7 @@ def _stop_cockpit_ws(ws: subprocess.Popen[bytes] | None) -> None:
         return
     started = {pid: _start_time(pid) for pid in _descendants(ws.pid)}
     _stop(ws)
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        started = {pid: at for pid, at in started.items() if at and _start_time(pid) == at}
-        for pid in started:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        deadline = time.monotonic() + 5
-        while started and time.monotonic() < deadline:
-            time.sleep(0.05)
-            started = {pid: at for pid, at in started.items() if _start_time(pid) == at}
-        if not started:
-            return
+    _end_processes(lambda: [pid for pid, at in started.items() if at and _start_time(pid) == at])
 
 
 def test_removing_and_purging_the_page_leave_nothing_of_it(step: Bookworm) -> None:
@@ -1215,12 +1210,7 @@ def test_remove_keeps_the_state_and_purge_leaves_nothing_of_it(step: Bookworm) -
         and not path.removeprefix("./").startswith(("proc/", "dev/", "sys/", "tmp/", "run/"))
     )
     assert unexpected == [], f"still mention pam-twofa: {unexpected}"
-    owned = _owned(root.path)
-    unowned = sorted(
-        path
-        for path in after - step.before
-        if path not in owned and not ALLOWED_UNOWNED.match(path)
-    )
+    unowned = _unowned_since(root.path, step.before | admin_files)
     assert unowned == [], f"new files that no package owns: {unowned}"
     assert root.run("getent", "passwd", "_twofad").returncode == 0
 
